@@ -1,0 +1,15 @@
+export const PROFILES = ['portable', 'fast'] as const;
+export type Profile = (typeof PROFILES)[number];
+export const PRECISIONS = ['fp32', 'fp16', 'int4'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+export interface BuildOptions {
+  /** `portable`: standard ONNX operators only. `fast`: ONNX Runtime contrib operators. */
+  readonly profile: Profile;
+  /** Weight precision. int4 computes activations in fp32; fp16 computes in fp16. */
+  readonly precision: Precision;
+  /** Force weights into an external data file (otherwise only when over the protobuf limit). */
+  readonly externalData?: boolean;
+  /** Longest sequence the rotary tables cover; defaults to the model's context length. */
+  readonly maxPositions?: number;
+}
