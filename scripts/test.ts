@@ -1,6 +1,7 @@
 /**
  * The one entry point for checks: `npm test` (everything CI runs) and `npm run check`
  * (lint, types and unit tests, fast). Suites:
+ *   setup  the Python reference environment (scripts/setup-python.sh), then it is required.
  *   unit   co-located *.test.ts under server/, operator/, crds/: no model, no cluster, seconds.
  *   model  test/model/*.test.ts: real onnxruntime on the default model (pulled and built once, cached).
  */
@@ -27,6 +28,11 @@ const nodeTest = (globs: string[]): string[] => [
 
 const mode = process.argv[2] ?? 'all';
 const steps: Record<string, () => void> = {
+  // The reference tools the unit suites compare against (gguf-py); required, not skipped, here.
+  setup: () => {
+    run('python reference env', 'bash', ['scripts/setup-python.sh']);
+    process.env['AUTOGLM_REQUIRE_PYREF'] = '1';
+  },
   lint: () => {
     run('eslint', 'eslint', ['--max-warnings', '0', '.']);
     run('prettier', 'prettier', ['--check', '.']);
@@ -43,7 +49,7 @@ const steps: Record<string, () => void> = {
   },
 };
 const plans: Record<string, string[]> = {
-  all: ['lint', 'types', 'unit', 'model'],
+  all: ['setup', 'lint', 'types', 'unit', 'model'],
   check: ['lint', 'types', 'unit'],
   unit: ['unit'],
   model: ['model'],

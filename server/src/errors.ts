@@ -18,6 +18,15 @@ export const ERROR_CATALOG = {
   disk_full: { http: 507, reason: 'InsufficientStorage' },
   invalid_argument: { http: 400, reason: 'InvalidSpec' },
   internal: { http: 500, reason: 'InternalError' },
+  // the OpenAI-compatible API (server/src/protocol maps these to OpenAI's error bodies)
+  invalid_request: { http: 400, reason: 'InvalidRequest' },
+  unsupported_parameter: { http: 400, reason: 'UnsupportedParameter' },
+  context_length_exceeded: { http: 400, reason: 'ContextLengthExceeded' },
+  unauthorized: { http: 401, reason: 'Unauthorized' },
+  not_found: { http: 404, reason: 'NotFound' },
+  payload_too_large: { http: 413, reason: 'PayloadTooLarge' },
+  queue_full: { http: 429, reason: 'QueueFull' },
+  unavailable: { http: 503, reason: 'Unavailable' },
 } as const satisfies Record<string, { http: number; reason: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { AutoTokenizer, env } from '@huggingface/transformers';
@@ -20,14 +20,7 @@ import { tokenizerFilesFromGguf } from '../../server/src/model/tokenizer/fromGgu
 import { Tokenizer } from '../../server/src/model/tokenizer/tokenizer.ts';
 import type { TokenizerFiles } from '../../server/src/model/tokenizer/types.ts';
 import { ROUND_TRIP_CORPUS } from '../fixtures/tokenizer/corpus.ts';
-
-const GGUF =
-  process.env.AUTOGLM_GGUF ??
-  path.join(
-    process.env.AUTOGLM_HOME ?? path.join(homedir(), '.cache', 'autoglm'),
-    'gguf',
-    'SmolLM2-135M-Instruct.Q4_1.gguf',
-  );
+import { defaultGgufPath } from '../support/default-model.ts';
 
 const KNOWN_IDS: Record<string, number[]> = {
   'Hello, we can use': [19556, 28, 392, 416, 722],
@@ -54,7 +47,7 @@ let dir = '';
 let tok: Tokenizer;
 
 before(async () => {
-  const gguf = await openGguf(GGUF);
+  const gguf = await openGguf(process.env.AUTOGLM_GGUF ?? (await defaultGgufPath()));
   try {
     metadata = gguf.metadata;
   } finally {
