@@ -4,12 +4,13 @@
  * model tests use.
  */
 import type { DecoderSession, KvState } from '../runtime/decoder.ts';
-import { GREEDY, sample, seededRandom, type SamplingParams } from './sampler.ts';
+import { GREEDY, sample, seededRandom } from './sampler.ts';
+import type { SamplingOptions } from './types.ts';
 
 export interface GenerateOptions {
   readonly maxTokens: number;
   readonly stopTokenIds: readonly number[];
-  readonly sampling?: SamplingParams;
+  readonly sampling?: SamplingOptions;
   readonly signal?: AbortSignal;
 }
 

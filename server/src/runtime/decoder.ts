@@ -4,6 +4,7 @@
  * Hugging Face decoder export works, because layers and shapes are read from the session.
  */
 import ort from 'onnxruntime-node';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { providerAvailable } from './providers.ts';
 
@@ -52,6 +53,18 @@ export interface StepOutput {
 
 const ORDER: readonly Provider[] = ['cuda', 'webgpu', 'cpu'];
 
+/** Node op types sit near the start of the file, before the weights: scan only the head. */
+async function usesGroupQueryAttention(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(64 << 20);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead).includes('GroupQueryAttention');
+  } finally {
+    await fh.close();
+  }
+}
+
 function emptyKv(dtype: KvLayout['dtype'], dims: number[]): ort.Tensor {
   return dtype === 'float16'
     ? new ort.Tensor('float16', new Uint16Array(0), dims)
@@ -59,7 +72,7 @@ function emptyKv(dtype: KvLayout['dtype'], dims: number[]): ort.Tensor {
 }
 
 /** Logits as float32 whatever the model emits. */
-function floatData(t: ort.Tensor): Float32Array {
+export function floatData(t: ort.Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float16') {
     // onnxruntime hands fp16 data out as raw 16-bit words; reinterpret them.
@@ -84,6 +97,11 @@ export class DecoderSession {
   private readonly hasPositionIds: boolean;
   /** Providers tried before this one, and why each was not used. */
   skipped: readonly string[] = [];
+  /**
+   * Attention is GroupQueryAttention, which accepts past and present as one buffer with
+   * per-sequence lengths; otherwise present is past with the new tokens concatenated.
+   */
+  sharedKv = false;
 
   private constructor(
     session: ort.InferenceSession,
@@ -113,7 +131,9 @@ export class DecoderSession {
           intraOpNumThreads: options.intraOpThreads ?? 0,
           graphOptimizationLevel: 'all',
         });
-        return DecoderSession.fromSession(session, provider, failures);
+        const d = DecoderSession.fromSession(session, provider, failures);
+        d.sharedKv = await usesGroupQueryAttention(path);
+        return d;
       } catch (err) {
         failures.push(
           `${provider}: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}`,
@@ -140,6 +160,18 @@ export class DecoderSession {
     const d = new DecoderSession(session, provider, layout, session.inputNames.includes('position_ids'));
     d.skipped = skipped;
     return d;
+  }
+
+  get hasPositionInput(): boolean {
+    return this.hasPositionIds;
+  }
+
+  /** One raw run; `fetches` may pre-allocate outputs (a present bound to its past buffer). */
+  async run(
+    feeds: Record<string, ort.Tensor>,
+    fetches?: Record<string, ort.Tensor | null>,
+  ): Promise<Record<string, ort.Tensor>> {
+    return fetches === undefined ? this.session.run(feeds) : this.session.run(feeds, fetches);
   }
 
   emptyPast(batch: number): KvState {

@@ -1,0 +1,165 @@
+/**
+ * KV slots shared between past and present (GroupQueryAttention). Each running sequence owns
+ * one slot (a batch row); decoding sequences are kept in slots [0, D) so a decode step binds
+ * one contiguous view of every layer's buffer, with no copy of the cache. Moving a sequence
+ * between slots copies only its valid tokens.
+ */
+import ort from 'onnxruntime-node';
+import { floatData, type DecoderSession } from './decoder.ts';
+import { int64, logitRows, type KvCache } from './kv.ts';
+
+type Buffer = Float32Array | Uint16Array;
+
+export class SlotKvCache implements KvCache {
+  readonly capacityTokens: number;
+  readonly #session: DecoderSession;
+  readonly #slotLen: number;
+  readonly #rowElems: number;
+  readonly #buffers = new Map<string, Buffer>();
+  /** Which sequence holds each slot. */
+  readonly #rows: (string | undefined)[];
+  readonly #lens: number[];
+
+  constructor(session: DecoderSession, slots: number, slotLen: number) {
+    const { layers, kvHeads, headDim, dtype } = session.layout;
+    this.#session = session;
+    this.#slotLen = slotLen;
+    this.#rowElems = kvHeads * slotLen * headDim;
+    this.capacityTokens = slots * slotLen;
+    this.#rows = new Array<string | undefined>(slots).fill(undefined);
+    this.#lens = new Array<number>(slots).fill(0);
+    for (let i = 0; i < layers; i++) {
+      for (const kv of ['key', 'value']) {
+        const n = slots * this.#rowElems;
+        this.#buffers.set(`${i}.${kv}`, dtype === 'float16' ? new Uint16Array(n) : new Float32Array(n));
+      }
+    }
+  }
+
+  #slot(seqId: string): number {
+    const s = this.#rows.indexOf(seqId);
+    if (s < 0) throw new Error(`sequence ${seqId} holds no KV slot`);
+    return s;
+  }
+
+  freeSlots(): number {
+    return this.#rows.filter((r) => r === undefined).length;
+  }
+
+  allocate(seqId: string): void {
+    const s = this.#rows.indexOf(undefined);
+    if (s < 0) throw new Error('no free KV slot');
+    this.#rows[s] = seqId;
+    this.#lens[s] = 0;
+  }
+
+  free(seqId: string): void {
+    const s = this.#rows.indexOf(seqId);
+    if (s >= 0) this.#rows[s] = undefined;
+  }
+
+  length(seqId: string): number {
+    return this.#lens[this.#slot(seqId)] ?? 0;
+  }
+
+  usedTokens(): number {
+    return this.#rows.reduce((n, id, s) => (id === undefined ? n : n + (this.#lens[s] ?? 0)), 0);
+  }
+
+  canDecode(seqIds: readonly string[]): boolean {
+    return seqIds.every((id) => this.length(id) < this.#slotLen);
+  }
+
+  #tensor(buf: Buffer, rows: number, offsetRows: number): ort.Tensor {
+    const { kvHeads, headDim, dtype } = this.#session.layout;
+    const view = buf.subarray(offsetRows * this.#rowElems, (offsetRows + rows) * this.#rowElems);
+    const dims = [rows, kvHeads, this.#slotLen, headDim];
+    return dtype === 'float16'
+      ? new ort.Tensor('float16', view as Uint16Array, dims)
+      : new ort.Tensor('float32', view as Float32Array, dims);
+  }
+
+  /** Binds rows [first, first + rows) of every layer as both past and present. */
+  #bind(first: number, rows: number, feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor | null> {
+    const fetches: Record<string, ort.Tensor | null> = { logits: null };
+    for (const [key, buf] of this.#buffers) {
+      const t = this.#tensor(buf, rows, first);
+      feeds[`past_key_values.${key}`] = t;
+      fetches[`present.${key}`] = t;
+    }
+    return fetches;
+  }
+
+  async prefill(seqId: string, tokens: readonly number[]): Promise<Float32Array> {
+    const s = this.#slot(seqId);
+    const past = this.#lens[s] ?? 0;
+    const total = past + tokens.length;
+    if (total > this.#slotLen)
+      throw new Error(`sequence ${seqId} would exceed its ${this.#slotLen}-token slot`);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', int64(tokens), [1, tokens.length]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+    };
+    if (this.#session.hasPositionInput) {
+      feeds['position_ids'] = new ort.Tensor('int64', int64(tokens.map((_, i) => past + i)), [
+        1,
+        tokens.length,
+      ]);
+    }
+    const out = await this.#session.run(feeds, this.#bind(s, 1, feeds));
+    this.#lens[s] = total;
+    const logits = out['logits'];
+    if (logits === undefined) throw new Error('model produced no logits');
+    const vocab = logits.dims[2] ?? 0;
+    return logitRows(floatData(logits), 1, tokens.length, vocab)[0] as Float32Array;
+  }
+
+  /** Swaps two slots' contents (valid tokens only) and owners. */
+  #swap(a: number, b: number): void {
+    const { kvHeads, headDim } = this.#session.layout;
+    const la = this.#lens[a] ?? 0;
+    const lb = this.#lens[b] ?? 0;
+    for (const buf of this.#buffers.values()) {
+      for (let h = 0; h < kvHeads; h++) {
+        const offA = a * this.#rowElems + h * this.#slotLen * headDim;
+        const offB = b * this.#rowElems + h * this.#slotLen * headDim;
+        const tmp = buf.slice(offA, offA + la * headDim);
+        buf.copyWithin(offA, offB, offB + lb * headDim);
+        buf.set(tmp, offB);
+      }
+    }
+    [this.#rows[a], this.#rows[b]] = [this.#rows[b], this.#rows[a]];
+    [this.#lens[a], this.#lens[b]] = [lb, la];
+  }
+
+  /** Puts `seqIds` in slots [0, n), in order, moving as little as possible. */
+  #compact(seqIds: readonly string[]): void {
+    seqIds.forEach((id, i) => {
+      const at = this.#slot(id);
+      if (at !== i) this.#swap(i, at);
+    });
+  }
+
+  async decode(rows: readonly { readonly seqId: string; readonly token: number }[]): Promise<Float32Array[]> {
+    const n = rows.length;
+    this.#compact(rows.map((r) => r.seqId));
+    const lens = this.#lens.slice(0, n);
+    const width = Math.max(...lens) + 1;
+    const mask = new BigInt64Array(n * width);
+    lens.forEach((len, r) => mask.fill(1n, r * width, r * width + len + 1));
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', int64(rows.map((r) => r.token)), [n, 1]),
+      attention_mask: new ort.Tensor('int64', mask, [n, width]),
+    };
+    if (this.#session.hasPositionInput) feeds['position_ids'] = new ort.Tensor('int64', int64(lens), [n, 1]);
+    const out = await this.#session.run(feeds, this.#bind(0, n, feeds));
+    for (let r = 0; r < n; r++) this.#lens[r] = (this.#lens[r] ?? 0) + 1;
+    const logits = out['logits'];
+    if (logits === undefined) throw new Error('model produced no logits');
+    return logitRows(floatData(logits), n, 1, logits.dims[2] ?? 0);
+  }
+
+  dispose(): void {
+    this.#buffers.clear();
+  }
+}
