@@ -3,11 +3,13 @@
  * (lint, types and unit tests, fast). Suites:
  *   setup  the Python reference environment (scripts/setup-python.sh), then it is required.
  *   unit   co-located *.test.ts under server/, operator/, crds/: no model, no cluster, seconds.
+ *   server test/server/*.test.ts: the HTTP server on loopback over seeded random models.
  *   model  test/model/*.test.ts: real onnxruntime on the default model (pulled and built once, cached).
  */
 import { spawnSync } from 'node:child_process';
 
 const UNIT = ['server/**/*.test.ts', 'operator/**/*.test.ts', 'crds/**/*.test.ts', 'scripts/**/*.test.ts'];
+const SERVER = ['test/server/**/*.test.ts'];
 const MODEL = ['test/model/**/*.test.ts'];
 
 function run(label: string, cmd: string, args: string[]): void {
@@ -43,15 +45,19 @@ const steps: Record<string, () => void> = {
   unit: () => {
     run('unit tests', process.execPath, nodeTest(UNIT));
   },
+  server: () => {
+    run('server tests', process.execPath, nodeTest(SERVER));
+  },
   model: () => {
     run('default model', process.execPath, ['bin/autoglm.js', 'model', 'pull']);
     run('model tests', process.execPath, nodeTest(MODEL));
   },
 };
 const plans: Record<string, string[]> = {
-  all: ['setup', 'lint', 'types', 'unit', 'model'],
+  all: ['setup', 'lint', 'types', 'unit', 'server', 'model'],
   check: ['lint', 'types', 'unit'],
   unit: ['unit'],
+  server: ['server'],
   model: ['model'],
 };
 const plan = plans[mode];

@@ -1,4 +1,5 @@
 import { generate } from '../engine/generate.ts';
+import { GREEDY } from '../engine/sampler.ts';
 import { AutoGLMError } from '../errors.ts';
 import { DEVICES, DecoderSession } from '../runtime/decoder.ts';
 import { Tokenizer } from '../model/tokenizer/tokenizer.ts';
@@ -71,8 +72,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
     const decoder = tokenizer.incrementalDecoder({ skipSpecialTokens: true });
     const seed = values.seed === undefined ? undefined : intArg(values.seed, 'seed', 0);
     const sampling = {
+      ...GREEDY,
       temperature: numArg(values.temperature, 'temperature', 0),
-      topK: 0,
       topP: numArg(values['top-p'], 'top-p', 1),
       ...(seed === undefined ? {} : { seed }),
     };

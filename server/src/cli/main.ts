@@ -5,6 +5,7 @@
 import { AutoGLMError } from '../errors.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
 import { MODEL_USAGE, modelCommand } from './model.ts';
+import { SERVE_USAGE, serveCommand } from './serve.ts';
 
 const USAGE = `usage: autoglm <command> [options]
 
@@ -12,16 +13,18 @@ commands:
   model pull [source]    download a model and build it to ONNX (default: SmolLM2-135M-Instruct)
   model build <gguf>     convert a GGUF file (or --random <size>) to an ONNX model folder
   generate "<prompt>"    generate a reply on the command line
-  start                  set up and run the default model (what \`npm start\` does)
+  serve                  serve a model over the OpenAI API
+  start                  set up and serve the default model (what \`npm start\` does)
 
 Run \`autoglm <command> --help\` for a command's options.`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
   model: { run: modelCommand, usage: MODEL_USAGE },
   generate: { run: generateCommand, usage: GENERATE_USAGE },
+  serve: { run: serveCommand, usage: SERVE_USAGE },
   start: {
-    run: (argv) => generateCommand(argv.length > 0 ? argv : ['What is the capital of France?']),
-    usage: 'usage: autoglm start: pulls and builds the default model, then answers a question with it',
+    run: serveCommand,
+    usage: 'usage: autoglm start [serve options]: pulls and builds the default model, then serves it',
   },
 };
 

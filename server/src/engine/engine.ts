@@ -85,6 +85,11 @@ export class Engine {
     await this.#loop;
   }
 
+  /** Ends every sequence now (a shutdown past its deadline); they report `abort`. */
+  abortAll(): void {
+    for (const seq of [...this.#running, ...this.#waiting]) this.#finish(seq, 'abort');
+  }
+
   #kick(): void {
     const w = this.#wake;
     this.#wake = undefined;
@@ -217,6 +222,7 @@ export class Engine {
     if (seq.finished) return;
     const r = seq.request;
     const row = Float32Array.from(raw);
+    for (const b of r.logitBias ?? []) row[b.tokenId] = (row[b.tokenId] ?? 0) + b.bias;
     applyPenalties(row, r.sampling, r.promptIds, seq.counts);
     const token = sample(row, r.sampling, seq.random);
     this.#timeToken(seq);

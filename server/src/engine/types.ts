@@ -34,6 +34,8 @@ export interface GenerationRequest {
   /** Top log-probabilities per generated token; undefined for none. */
   readonly topLogprobs?: number;
   readonly logprobs: boolean;
+  /** Added to the logits of these tokens before sampling (OpenAI's logit_bias). */
+  readonly logitBias?: readonly { readonly tokenId: number; readonly bias: number }[];
   /** Aborting frees the sequence's cache within one step. */
   readonly signal?: AbortSignal;
 }
