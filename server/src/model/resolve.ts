@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { autoglmHome } from './pull/cache.ts';
 import { cachedSha256, DEFAULT_MODEL, pullModel } from './pull/index.ts';
 import { buildFromGguf } from './build/index.ts';
+import { BUILDER_VERSION } from './build/hf-config.ts';
 import type { BuildOptions } from './build/options.ts';
 
 export const DEFAULT_BUILD: BuildOptions = { profile: 'fast', precision: 'int4' };
@@ -26,14 +27,15 @@ export function isModelFolder(path: string): boolean {
   );
 }
 
-function builtFrom(dir: string): string | undefined {
+/** Whether `dir` holds this builder's build of the source with this sha256. */
+function isCurrentBuild(dir: string, sha: string): boolean {
   try {
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
-      autoglm?: { sourceSha256?: string };
+      autoglm?: { sourceSha256?: string; builder?: number };
     };
-    return cfg.autoglm?.sourceSha256;
+    return cfg.autoglm?.sourceSha256 === sha && cfg.autoglm.builder === BUILDER_VERSION;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -67,7 +69,7 @@ export async function resolveModel(
   const sha = await cachedSha256(pulled.path);
   const name = spec === undefined ? DEFAULT_MODEL.name : basename(pulled.path, '.gguf').toLowerCase();
   const dir = modelDirFor(name, o);
-  if (!(isModelFolder(dir) && builtFrom(dir) === sha)) {
+  if (!(isModelFolder(dir) && isCurrentBuild(dir, sha))) {
     options.onProgress?.(`building ${dir} (${o.profile}, ${o.precision})`);
     await buildFromGguf(pulled.path, dir, o, sha);
   }

@@ -4,6 +4,12 @@ import type { BuildOptions } from './options.ts';
 
 const CLASS = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM' } as const;
 
+/**
+ * Bumped whenever the builder's output changes (graph, weights layout, files), so cached
+ * builds of an unchanged source are rebuilt rather than served stale.
+ */
+export const BUILDER_VERSION = 2;
+
 export interface BuildProvenance {
   readonly source: string;
   readonly sourceSha256?: string;
@@ -50,7 +56,7 @@ export function hfConfig(
     use_cache: true,
     // transformers.js allocates the empty past in this type whatever dtype it loads.
     'transformers.js_config': { kv_cache_dtype: kvDtype },
-    autoglm: { profile: o.profile, precision: o.precision, ...provenance },
+    autoglm: { builder: BUILDER_VERSION, profile: o.profile, precision: o.precision, ...provenance },
   };
 }
 
