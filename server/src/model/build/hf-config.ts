@@ -8,7 +8,7 @@ const CLASS = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM' } as const;
  * Bumped whenever the builder's output changes (graph, weights layout, files), so cached
  * builds of an unchanged source are rebuilt rather than served stale.
  */
-export const BUILDER_VERSION = 2;
+export const BUILDER_VERSION = 4;
 
 export interface BuildProvenance {
   readonly source: string;

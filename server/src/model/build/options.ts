@@ -10,6 +10,12 @@ export interface BuildOptions {
   readonly precision: Precision;
   /** Force weights into an external data file (otherwise only when over the protobuf limit). */
   readonly externalData?: boolean;
+  /**
+   * MatMulNBits' compute precision for int4 weights: 0 computes in float32 (exact up to the
+   * weights); 4 quantizes activations to int8 per block, as llama.cpp does, for faster CPU
+   * matmuls at a small activation error.
+   */
+  readonly accuracyLevel?: 0 | 4;
   /** Longest sequence the rotary tables cover; defaults to the model's context length. */
   readonly maxPositions?: number;
 }

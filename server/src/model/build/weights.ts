@@ -78,7 +78,10 @@ export function linear(
   let y: string;
   if (o.precision === 'int4') {
     const q = quantizedBlocks(w);
-    y = o.profile === 'fast' ? matMulNBits(g, x, w.name, q) : dequantMatMul(g, x, w.name, q);
+    y =
+      o.profile === 'fast'
+        ? matMulNBits(g, x, w.name, q, o.accuracyLevel ?? 0)
+        : dequantMatMul(g, x, w.name, q);
   } else {
     const wt = floatInitializer(g, w.name, [inp, out], transpose(w.float32(), out, inp), type);
     y = g.op1('MatMul', [x, wt]);
@@ -87,11 +90,11 @@ export function linear(
   return g.op1('Add', [y, floatInitializer(g, bias.name, [out], bias.float32(), type)]);
 }
 
-function matMulNBits(g: GraphBuilder, x: string, name: string, q: Q4Blocks): string {
+function matMulNBits(g: GraphBuilder, x: string, name: string, q: Q4Blocks, accuracyLevel: number): string {
   const blocks = Math.ceil(q.cols / 32);
   const b = g.initializer(`${name}.q4`, DataType.UINT8, [q.rows, blocks, 16], q.codes);
   const s = g.initializer(`${name}.scales`, DataType.FLOAT, [q.rows * blocks], q.scales);
-  const attrs = { K: q.cols, N: q.rows, bits: 4, block_size: 32 };
+  const attrs = { K: q.cols, N: q.rows, bits: 4, block_size: 32, accuracy_level: accuracyLevel };
   // MatMulNBits' default zero point is 8 (Q4_0): its packed kernels apply as they are.
   if (q.zeroPoints.every((z) => z === 8)) return g.ms('MatMulNBits', [x, b, s], attrs);
   // A float zero point (Q4_1's minimum) would force ONNX Runtime's slow unpacked path. Split
