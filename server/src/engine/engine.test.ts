@@ -60,18 +60,18 @@ for (const profile of ['fast', 'portable'] as Profile[]) {
     let params: EngineParams = { maxBatchSize: 8, maxBatchedTokens: 48, maxQueueDelayMs: 0 };
 
     let preemptions = 0;
-    const make = (capacityTokens = 8 * 128, maxSeqs = 8): Engine =>
+    const make = (capacityTokens = 8 * 128, maxSeqs = 8, maxModelLen = 128): Engine =>
       new Engine({
         observer: {
           onPreempt: () => {
             preemptions++;
           },
         },
-        kv: openKvCache(session, { maxSeqs, capacityTokens, maxModelLen: 128 }),
+        kv: openKvCache(session, { maxSeqs, capacityTokens, maxModelLen }),
         params: () => params,
         decoder: (ctx) => tokenizer.incrementalDecoder({ skipSpecialTokens: true, context: ctx }),
         eosTokenIds: tokenizer.eosTokenIds,
-        maxModelLen: 128,
+        maxModelLen,
         maxWaiting: 64,
       });
 
@@ -148,6 +148,33 @@ for (const profile of ['fast', 'portable'] as Profile[]) {
       );
       assert.equal(cut.text, free.text.slice(0, free.text.indexOf(stop)));
       assert.equal(cut.result.finishReason, 'stop');
+    });
+
+    test('sequences that outgrow the cache buffers (and leave them oversized) keep their outputs', async () => {
+      params = { maxBatchSize: 8, maxBatchedTokens: 256, maxQueueDelayMs: 0 };
+      const long = Array.from({ length: 180 }, (_, i) => 20 + ((i * 7) % 900));
+      const mix = [long, prompts[0] ?? [], prompts[1] ?? []];
+      const want: number[][] = [];
+      for (const p of mix) want.push((await collect(make(8 * 512, 8, 512), request(p, 40))).tokens);
+      const engine = make(8 * 512, 8, 512);
+      const first = await Promise.all(mix.map((p) => collect(engine, request(p, 40))));
+      // The long one is gone now: short sequences run again in a cache that must shrink back.
+      const second = await collect(engine, request(prompts[0] ?? [], 40));
+      first.forEach((o, i) => {
+        assert.deepEqual(o.tokens, want[i], `request ${i}`);
+      });
+      assert.deepEqual(second.tokens, want[1]);
+      assert.equal(engine.kvUsage(), 0);
+    });
+
+    test('a failed model run ends its sequence with an error; the engine goes on', async () => {
+      const engine = make();
+      // A token id past the vocabulary makes onnxruntime's Gather fail: a real run failure.
+      const bad = await collect(engine, request([5, 1_000_000, 7], 4));
+      assert.equal(bad.result.finishReason, 'error');
+      const good = await collect(engine, request(prompts[0] ?? [], 4));
+      assert.equal(good.result.finishReason, 'length');
+      assert.equal(engine.kvUsage(), 0);
     });
 
     test('a full cache preempts the newest sequence and recomputes it: outputs unchanged', async () => {

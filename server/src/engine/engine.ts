@@ -103,7 +103,14 @@ export class Engine {
   async #run(): Promise<void> {
     while (this.#waiting.length + this.#running.length > 0) {
       await this.#gather();
-      await this.#step();
+      try {
+        await this.#step();
+      } catch (err) {
+        // A failed run must not strand its sequences: they end with `error` and free their
+        // cache; waiting requests still get their turn.
+        this.#o.observer?.onError?.(err);
+        for (const seq of [...this.#running]) this.#finish(seq, 'error');
+      }
     }
   }
 

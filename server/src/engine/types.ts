@@ -84,4 +84,6 @@ export interface EngineObserver {
   onToken?(requestId: string, secondsSinceLastToken: number): void;
   onPreempt?(requestId: string): void;
   onFinish?(requestId: string, result: GenerationResult): void;
+  /** A model run failed; the sequences in it finish with `error`. */
+  onError?(err: unknown): void;
 }

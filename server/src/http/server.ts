@@ -86,7 +86,14 @@ async function loadModel(
     eosTokenIds: tokenizer.eosTokenIds,
     maxModelLen: o.maxModelLen,
     maxWaiting: o.maxWaiting,
-    observer: observer === undefined ? ctx.metrics : fanOut(ctx.metrics, observer),
+    observer: fanOut(ctx.metrics, ...(observer === undefined ? [] : [observer]), {
+      onError: (err) => {
+        ctx.metrics.countError('model_run_failed');
+        ctx.logger.error('model run failed; its sequences end with an error', {
+          error: err instanceof Error ? err.stack : String(err),
+        });
+      },
+    }),
   });
   ctx.metrics.setDevice(session.provider);
   ctx.logger.info('model loaded', {

@@ -3,6 +3,11 @@
  * one slot (a batch row); decoding sequences are kept in slots [0, D) so a decode step binds
  * one contiguous view of every layer's buffer, with no copy of the cache. Moving a sequence
  * between slots copies only its valid tokens.
+ *
+ * GroupQueryAttention's CPU kernel does work in proportion to the buffer's length, not the
+ * sequences', so each slot is only as long as the longest live sequence needs (rounded up
+ * to a power of two, at least MIN_LEN): it grows by reallocation when a sequence outgrows
+ * it and shrinks when the long ones are gone, up to the model length `slotLen`.
  */
 import ort from 'onnxruntime-node';
 import { floatData, type DecoderSession } from './decoder.ts';
@@ -10,12 +15,21 @@ import { int64, logitRows, type KvCache } from './kv.ts';
 
 type Buffer = Float32Array | Uint16Array;
 
+const MIN_LEN = 128;
+
+function roundUp(n: number, max: number): number {
+  let len = MIN_LEN;
+  while (len < n) len *= 2;
+  return Math.min(len, max);
+}
+
 export class SlotKvCache implements KvCache {
   readonly capacityTokens: number;
   readonly #session: DecoderSession;
   readonly #slotLen: number;
-  readonly #rowElems: number;
-  readonly #buffers = new Map<string, Buffer>();
+  /** The current length of every slot's buffer: between MIN_LEN and slotLen. */
+  #len: number;
+  #buffers = new Map<string, Buffer>();
   /** Which sequence holds each slot. */
   readonly #rows: (string | undefined)[];
   readonly #lens: number[];
@@ -24,16 +38,60 @@ export class SlotKvCache implements KvCache {
     const { layers, kvHeads, headDim, dtype } = session.layout;
     this.#session = session;
     this.#slotLen = slotLen;
-    this.#rowElems = kvHeads * slotLen * headDim;
     this.capacityTokens = slots * slotLen;
     this.#rows = new Array<string | undefined>(slots).fill(undefined);
     this.#lens = new Array<number>(slots).fill(0);
+    this.#len = roundUp(1, slotLen);
     for (let i = 0; i < layers; i++) {
-      for (const kv of ['key', 'value']) {
-        const n = slots * this.#rowElems;
-        this.#buffers.set(`${i}.${kv}`, dtype === 'float16' ? new Uint16Array(n) : new Float32Array(n));
-      }
+      for (const kv of ['key', 'value']) this.#buffers.set(`${i}.${kv}`, this.#alloc(dtype, this.#len));
     }
+  }
+
+  get #rowElems(): number {
+    const { kvHeads, headDim } = this.#session.layout;
+    return kvHeads * this.#len * headDim;
+  }
+
+  #alloc(dtype: 'float32' | 'float16', len: number): Buffer {
+    const { kvHeads, headDim } = this.#session.layout;
+    const n = this.#rows.length * kvHeads * len * headDim;
+    return dtype === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+  }
+
+  /** Reallocates every slot at `len` tokens, keeping each sequence's valid tokens. */
+  #resize(len: number): void {
+    const { kvHeads, headDim, dtype } = this.#session.layout;
+    const next = new Map<string, Buffer>();
+    for (const [key, old] of this.#buffers) {
+      const buf = this.#alloc(dtype, len);
+      this.#rows.forEach((id, s) => {
+        const valid = Math.min(this.#lens[s] ?? 0, len) * headDim;
+        if (id === undefined || valid === 0) return;
+        for (let h = 0; h < kvHeads; h++) {
+          const from = (s * kvHeads + h) * this.#len * headDim;
+          buf.set(old.subarray(from, from + valid), (s * kvHeads + h) * len * headDim);
+        }
+      });
+      next.set(key, buf);
+    }
+    this.#buffers = next;
+    this.#len = len;
+  }
+
+  /** Makes every slot hold `needed` tokens; lets it shrink when it is four times too long. */
+  #fit(needed: number): void {
+    const want = roundUp(needed, this.#slotLen);
+    if (want > this.#len || want * 4 <= this.#len)
+      this.#resize(Math.max(want, roundUp(needed * 2, this.#slotLen)));
+  }
+
+  #longest(extra: number, only?: number): number {
+    let n = 0;
+    this.#rows.forEach((id, s) => {
+      if (id !== undefined)
+        n = Math.max(n, (this.#lens[s] ?? 0) + (s === only || only === undefined ? extra : 0));
+    });
+    return n;
   }
 
   #slot(seqId: string): number {
@@ -73,7 +131,7 @@ export class SlotKvCache implements KvCache {
   #tensor(buf: Buffer, rows: number, offsetRows: number): ort.Tensor {
     const { kvHeads, headDim, dtype } = this.#session.layout;
     const view = buf.subarray(offsetRows * this.#rowElems, (offsetRows + rows) * this.#rowElems);
-    const dims = [rows, kvHeads, this.#slotLen, headDim];
+    const dims = [rows, kvHeads, this.#len, headDim];
     return dtype === 'float16'
       ? new ort.Tensor('float16', view as Uint16Array, dims)
       : new ort.Tensor('float32', view as Float32Array, dims);
@@ -96,6 +154,7 @@ export class SlotKvCache implements KvCache {
     const total = past + tokens.length;
     if (total > this.#slotLen)
       throw new Error(`sequence ${seqId} would exceed its ${this.#slotLen}-token slot`);
+    this.#fit(this.#longest(tokens.length, s));
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', int64(tokens), [1, tokens.length]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
@@ -121,8 +180,8 @@ export class SlotKvCache implements KvCache {
     const lb = this.#lens[b] ?? 0;
     for (const buf of this.#buffers.values()) {
       for (let h = 0; h < kvHeads; h++) {
-        const offA = a * this.#rowElems + h * this.#slotLen * headDim;
-        const offB = b * this.#rowElems + h * this.#slotLen * headDim;
+        const offA = a * this.#rowElems + h * this.#len * headDim;
+        const offB = b * this.#rowElems + h * this.#len * headDim;
         const tmp = buf.slice(offA, offA + la * headDim);
         buf.copyWithin(offA, offB, offB + lb * headDim);
         buf.set(tmp, offB);
@@ -143,6 +202,7 @@ export class SlotKvCache implements KvCache {
   async decode(rows: readonly { readonly seqId: string; readonly token: number }[]): Promise<Float32Array[]> {
     const n = rows.length;
     this.#compact(rows.map((r) => r.seqId));
+    this.#fit(this.#longest(1));
     const lens = this.#lens.slice(0, n);
     const width = Math.max(...lens) + 1;
     const mask = new BigInt64Array(n * width);

@@ -179,5 +179,8 @@ export function fanOut(...observers: readonly EngineObserver[]): EngineObserver 
     onFinish: (id, result) => {
       for (const o of observers) o.onFinish?.(id, result);
     },
+    onError: (err) => {
+      for (const o of observers) o.onError?.(err);
+    },
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { EngineEvent } from '../../engine/sequence.ts';
 import type { GenerationResult } from '../../engine/types.ts';
+import { AutoGLMError } from '../../errors.ts';
 import { SSE_DONE, sseData, sseError } from '../../protocol/index.ts';
 import type { ResponseWriter } from '../transport.ts';
 import { chunked } from './choices.ts';
@@ -46,6 +47,7 @@ export async function streamChoices(
               : h.piece(index, piece.text, piece.events);
           if (frame !== undefined) await send([frame]);
           if (piece.done !== undefined) {
+            if (piece.done.finishReason === 'error') throw new AutoGLMError('internal', 'generation failed');
             results[index] = piece.done;
             await send(h.finish(index, piece.done));
           }
