@@ -35,7 +35,7 @@ export class SlotKvCache implements KvCache {
   readonly #lens: number[];
 
   constructor(session: DecoderSession, slots: number, slotLen: number) {
-    const { layers, kvHeads, headDim, dtype } = session.layout;
+    const { layers, dtype } = session.layout;
     this.#session = session;
     this.#slotLen = slotLen;
     this.capacityTokens = slots * slotLen;
