@@ -8,7 +8,13 @@
  */
 import { spawnSync } from 'node:child_process';
 
-const UNIT = ['server/**/*.test.ts', 'operator/**/*.test.ts', 'crds/**/*.test.ts', 'scripts/**/*.test.ts'];
+const UNIT = [
+  'server/**/*.test.ts',
+  'operator/**/*.test.ts',
+  'crds/**/*.test.ts',
+  'scripts/**/*.test.ts',
+  'bench/**/*.test.ts',
+];
 const SERVER = ['test/server/**/*.test.ts'];
 const MODEL = ['test/model/**/*.test.ts'];
 
