@@ -14,6 +14,7 @@ import { ReferenceDecoder } from '../../server/src/model/reference.ts';
 import { Tokenizer } from '../../server/src/model/tokenizer/tokenizer.ts';
 import { DecoderSession, type KvState } from '../../server/src/runtime/decoder.ts';
 import { concat, relativeError } from '../support/compare.ts';
+import { folderLogits, sequenceLogits } from '../support/logits.ts';
 import { defaultGgufPath, defaultModelDir } from '../support/default-model.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'autoglm-default-'));
@@ -31,22 +32,6 @@ before(async () => {
   reference = concat(new ReferenceDecoder(src).forward(ids));
 });
 
-async function logits(dir: string): Promise<Float32Array> {
-  const s = await DecoderSession.open(dir, { device: 'cpu' });
-  try {
-    const out = await s.step({
-      batch: 1,
-      inputIds: BigInt64Array.from(ids.map(BigInt)),
-      attentionMask: new BigInt64Array(ids.length).fill(1n),
-      positionIds: BigInt64Array.from(ids.map((_, i) => BigInt(i))),
-      past: undefined,
-    });
-    return out.logits;
-  } finally {
-    await s.dispose();
-  }
-}
-
 describe('default model logits match the float64 reference on the dequantized GGUF weights', () => {
   for (const [o, tolerance] of [
     [{ profile: 'fast', precision: 'fp32' }, 1e-4],
@@ -56,14 +41,14 @@ describe('default model logits match the float64 reference on the dequantized GG
     test(`${o.profile} ${o.precision}: relative error < ${tolerance}`, async (t) => {
       const dir = join(root, `${o.profile}-${o.precision}`);
       await buildFromGguf(gguf, dir, o);
-      const err = relativeError(await logits(dir), reference);
+      const err = relativeError(await folderLogits(dir, ids), reference);
       t.diagnostic(`relative error ${err.toExponential(2)}`);
       assert.ok(err < tolerance, `relative error ${err.toExponential(2)}`);
     });
   }
 
   test('the default build (fast int4, from Q4_1 blocks): relative error < 1e-3', async (t) => {
-    const err = relativeError(await logits(await defaultModelDir()), reference);
+    const err = relativeError(await folderLogits(await defaultModelDir(), ids), reference);
     t.diagnostic(`relative error ${err.toExponential(2)}`);
     assert.ok(err < 1e-3, `relative error ${err.toExponential(2)}`);
   });
@@ -72,14 +57,8 @@ describe('default model logits match the float64 reference on the dequantized GG
 test('default model: generating with the KV cache gives the logits of recomputing without it', async () => {
   const s = await DecoderSession.open(await defaultModelDir(), { device: 'cpu' });
   try {
-    const full = await s.step({
-      batch: 1,
-      inputIds: BigInt64Array.from(ids.map(BigInt)),
-      attentionMask: new BigInt64Array(ids.length).fill(1n),
-      positionIds: BigInt64Array.from(ids.map((_, i) => BigInt(i))),
-      past: undefined,
-    });
-    const V = full.vocabSize;
+    const full = await sequenceLogits(s, ids);
+    const V = full.length / ids.length;
     let past: KvState | undefined;
     for (let p = 0; p < ids.length; p++) {
       const out = await s.step({
@@ -89,7 +68,7 @@ test('default model: generating with the KV cache gives the logits of recomputin
         positionIds: BigInt64Array.of(BigInt(p)),
         past,
       });
-      const err = relativeError(out.logits, full.logits.subarray(p * V, (p + 1) * V));
+      const err = relativeError(out.logits, full.subarray(p * V, (p + 1) * V));
       assert.ok(err < 1e-4, `position ${p}: relative error ${err.toExponential(2)}`);
       past = out.present;
     }

@@ -2,6 +2,7 @@
 import type { Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
 import { AutoGLMError } from '../../errors.ts';
+import type { EngineEvent } from '../../engine/sequence.ts';
 import type { GenerationResult } from '../../engine/types.ts';
 import {
   chatCompletion,
@@ -155,25 +156,31 @@ export async function chat(ctx: ServerContext, req: Request, res: Response): Pro
           : [],
     });
   } else {
-    const outcomes = await Promise.all(
-      events.map((e, i) => collectChoice(model.tokenizer, i, e, r.logprobs)),
-    );
-    throwIfAborted(outcomes.map((o) => o.result));
+    const { choices, outcomes } = await collectAll(model, events, r.logprobs);
     results = outcomes.map((o) => o.result);
-    const choices = outcomes.map((o) => ({
-      text: o.text,
-      finishReason: o.result.finishReason === 'length' ? ('length' as const) : ('stop' as const),
-      ...(o.logprobs === undefined ? {} : { logprobs: o.logprobs }),
-    }));
     writer.json(200, chatCompletion(m, choices, usageOf(outcomes, ids.length)));
   }
   span.end(m.id, ...results);
 }
 
-/** A result that ended in error (not a client abort) fails the whole non-streamed response. */
-function throwIfAborted(results: readonly GenerationResult[]): void {
-  if (results.some((x) => x.finishReason === 'error'))
+/**
+ * Every choice of a non-streamed response, in the builders' shape. A choice that ended in
+ * error (not a client abort) fails the whole response.
+ */
+async function collectAll(
+  model: LoadedModel,
+  events: readonly AsyncIterable<EngineEvent>[],
+  logprobs: boolean,
+) {
+  const outcomes = await Promise.all(events.map((e, i) => collectChoice(model.tokenizer, i, e, logprobs)));
+  if (outcomes.some((o) => o.result.finishReason === 'error'))
     throw new AutoGLMError('internal', 'generation failed');
+  const choices = outcomes.map((o) => ({
+    text: o.text,
+    finishReason: o.result.finishReason === 'length' ? ('length' as const) : ('stop' as const),
+    ...(o.logprobs === undefined ? {} : { logprobs: o.logprobs }),
+  }));
+  return { choices, outcomes };
 }
 
 function completionPlans(model: LoadedModel, r: CompletionRequest): ChoicePlan[] {
@@ -245,16 +252,8 @@ export async function completions(ctx: ServerContext, req: Request, res: Respons
           : [],
     });
   } else {
-    const outcomes = await Promise.all(
-      events.map((e, i) => collectChoice(model.tokenizer, i, e, r.logprobs)),
-    );
-    throwIfAborted(outcomes.map((o) => o.result));
+    const { choices, outcomes } = await collectAll(model, events, r.logprobs);
     results = outcomes.map((o) => o.result);
-    const choices = outcomes.map((o) => ({
-      text: o.text,
-      finishReason: o.result.finishReason === 'length' ? ('length' as const) : ('stop' as const),
-      ...(o.logprobs === undefined ? {} : { logprobs: o.logprobs }),
-    }));
     writer.json(200, textCompletion(m, choices, usageOf(outcomes, prompt)));
   }
   span.end(m.id, ...results);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { concat, relativeError } from '../../../../test/support/compare.ts';
+import { sequenceLogits } from '../../../../test/support/logits.ts';
 import { DecoderSession } from '../../runtime/decoder.ts';
 import { writeModelFolder } from './folder.ts';
 import { buildDecoder } from './decoder.ts';
@@ -29,17 +30,6 @@ async function open(src: WeightSource, o: BuildOptions, name: string): Promise<D
   return DecoderSession.open(dir, { device: 'cpu', intraOpThreads: 1 });
 }
 
-async function fullLogits(s: DecoderSession, ids: readonly number[]): Promise<Float32Array> {
-  const out = await s.step({
-    batch: 1,
-    inputIds: BigInt64Array.from(ids.map(BigInt)),
-    attentionMask: new BigInt64Array(ids.length).fill(1n),
-    positionIds: BigInt64Array.from(ids.map((_, i) => BigInt(i))),
-    past: undefined,
-  });
-  return out.logits;
-}
-
 const TOLERANCE: Record<Precision, number> = { fp32: 1e-4, int4: 1e-3, fp16: 1e-2 };
 
 for (const arch of ['llama', 'qwen2'] as Architecture[]) {
@@ -53,7 +43,7 @@ for (const arch of ['llama', 'qwen2'] as Architecture[]) {
         test(`${profile} ${precision}`, async () => {
           const s = await open(src, { profile, precision }, `${arch}-${profile}-${precision}`);
           try {
-            const err = relativeError(await fullLogits(s, IDS), want);
+            const err = relativeError(await sequenceLogits(s, IDS), want);
             assert.ok(
               err < TOLERANCE[precision],
               `relative error ${err.toExponential(2)} ≥ ${TOLERANCE[precision]}`,
@@ -73,7 +63,7 @@ describe('KV cache', () => {
     test(`${profile}: token-by-token with the cache equals recomputing without it`, async () => {
       const s = await open(src, { profile, precision: 'fp32' }, `kv-${profile}`);
       try {
-        const full = await fullLogits(s, IDS);
+        const full = await sequenceLogits(s, IDS);
         const V = src.config.vocabSize;
         // Prefill 4 tokens, then one token per step, 2 tokens in the last step.
         const chunks = [IDS.slice(0, 4), [IDS[4]], [IDS[5]], [IDS[6]], [IDS[7]], IDS.slice(8)] as number[][];
@@ -120,8 +110,8 @@ describe('KV cache', () => {
       });
       const rowA = out.logits.subarray(0, a.length * V);
       const rowB = out.logits.subarray((a.length + pad) * V, 2 * a.length * V);
-      assert.ok(relativeError(rowA, await fullLogits(s, a)) < 1e-5);
-      assert.ok(relativeError(rowB, await fullLogits(s, b)) < 1e-5);
+      assert.ok(relativeError(rowA, await sequenceLogits(s, a)) < 1e-5);
+      assert.ok(relativeError(rowB, await sequenceLogits(s, b)) < 1e-5);
     } finally {
       await s.dispose();
     }
@@ -133,7 +123,7 @@ test('weights in an external data file load and give the same logits', async () 
   const inline = await open(src, { profile: 'fast', precision: 'fp32' }, 'inline');
   const external = await open(src, { profile: 'fast', precision: 'fp32', externalData: true }, 'external');
   try {
-    assert.deepEqual(await fullLogits(external, IDS), await fullLogits(inline, IDS));
+    assert.deepEqual(await sequenceLogits(external, IDS), await sequenceLogits(inline, IDS));
   } finally {
     await inline.dispose();
     await external.dispose();

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { concat, relativeError } from '../../../../test/support/compare.ts';
 import { writeRandomGguf } from '../../../../test/support/gguf-model.ts';
+import { folderLogits } from '../../../../test/support/logits.ts';
 import { AutoGLMError } from '../../errors.ts';
-import { DecoderSession } from '../../runtime/decoder.ts';
 import type { Architecture } from '../config.ts';
 import { ggufWeights } from '../gguf/source.ts';
 import { ReferenceDecoder } from '../reference.ts';
@@ -18,22 +18,6 @@ const root = await mkdtemp(join(tmpdir(), 'autoglm-gguf-build-'));
 after(() => rm(root, { recursive: true, force: true }));
 
 const IDS = [1, 40, 300, 77, 5, 260, 9, 2];
-
-async function logitsOf(dir: string): Promise<Float32Array> {
-  const s = await DecoderSession.open(dir, { device: 'cpu', intraOpThreads: 1 });
-  try {
-    const out = await s.step({
-      batch: 1,
-      inputIds: BigInt64Array.from(IDS.map(BigInt)),
-      attentionMask: new BigInt64Array(IDS.length).fill(1n),
-      positionIds: BigInt64Array.from(IDS.map((_, i) => BigInt(i))),
-      past: undefined,
-    });
-    return out.logits;
-  } finally {
-    await s.dispose();
-  }
-}
 
 async function build(name: string, gguf: string, o: BuildOptions): Promise<string> {
   const dir = join(root, name);
@@ -49,7 +33,7 @@ for (const arch of ['llama', 'qwen2'] as Architecture[]) {
     const want = concat(new ReferenceDecoder(original).forward(IDS));
     for (const profile of ['fast', 'portable'] as const) {
       const err = relativeError(
-        await logitsOf(await build(`${arch}-f32-${profile}`, gguf, { profile, precision: 'fp32' })),
+        await folderLogits(await build(`${arch}-f32-${profile}`, gguf, { profile, precision: 'fp32' }), IDS),
         want,
       );
       assert.ok(err < 1e-4, `${profile}: relative error ${err.toExponential(2)}`);
@@ -79,12 +63,12 @@ describe('quantized GGUF tensors', () => {
     const stored = concat(new ReferenceDecoder(src, { int4: true }).forward(IDS));
     for (const profile of ['fast', 'portable'] as const) {
       const fp32 = relativeError(
-        await logitsOf(await build(`mixed-fp32-${profile}`, gguf, { profile, precision: 'fp32' })),
+        await folderLogits(await build(`mixed-fp32-${profile}`, gguf, { profile, precision: 'fp32' }), IDS),
         plain,
       );
       assert.ok(fp32 < 1e-4, `${profile} fp32: ${fp32.toExponential(2)}`);
       const int4 = relativeError(
-        await logitsOf(await build(`mixed-int4-${profile}`, gguf, { profile, precision: 'int4' })),
+        await folderLogits(await build(`mixed-int4-${profile}`, gguf, { profile, precision: 'int4' }), IDS),
         stored,
       );
       assert.ok(int4 < 1e-3, `${profile} int4: ${int4.toExponential(2)}`);
@@ -99,7 +83,7 @@ describe('quantized GGUF tensors', () => {
     const want = concat(new ReferenceDecoder(src).forward(IDS));
     for (const profile of ['fast', 'portable'] as const) {
       const err = relativeError(
-        await logitsOf(await build(`q4-int4-${profile}`, exact, { profile, precision: 'int4' })),
+        await folderLogits(await build(`q4-int4-${profile}`, exact, { profile, precision: 'int4' }), IDS),
         want,
       );
       assert.ok(err < 1e-5, `${profile}: ${err.toExponential(2)}`);
