@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { exactPrompt, exactPrompts, singleTokenWords } from './prompts.ts';
-import { seededRandom } from './stats.ts';
+import { seededRandom } from '../../server/src/util/seeded-random.ts';
 
 // A stand-in tokenizer: one token per word, except "elephant" which is two.
 const encode = (text: string): number[] =>

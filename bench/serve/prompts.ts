@@ -6,7 +6,7 @@
  */
 import type { Tokenizer } from '../../server/src/model/tokenizer/tokenizer.ts';
 import type { Api } from './client.ts';
-import { seededRandom } from './stats.ts';
+import { seededRandom } from '../../server/src/util/seeded-random.ts';
 
 /** The length, in tokens, that a server gives a prompt text. */
 export type TokenCounter = (text: string) => number;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { percentile, percentileSorted, poissonSchedule, seededRandom, summarize } from './stats.ts';
+import { seededRandom } from '../../server/src/util/seeded-random.ts';
+import { percentile, percentileSorted, poissonSchedule, summarize } from './stats.ts';
 
 test('percentiles interpolate linearly between closest ranks, as numpy does', () => {
   const xs = [15, 20, 35, 40, 50];

@@ -4,6 +4,8 @@
  * open-loop run offers the same load to every server.
  */
 
+import { seededRandom } from '../../server/src/util/seeded-random.ts';
+
 export interface Summary {
   readonly n: number;
   readonly mean: number | null;
@@ -49,18 +51,6 @@ export function summarize(values: readonly number[]): Summary {
     p90: orNull(percentileSorted(sorted, 90)),
     p99: orNull(percentileSorted(sorted, 99)),
     max: orNull(sorted[n - 1] ?? NaN),
-  };
-}
-
-/** mulberry32: a small, fast PRNG with 32 bits of state; uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

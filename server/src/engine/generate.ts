@@ -4,7 +4,8 @@
  * model tests use.
  */
 import type { DecoderSession, KvState } from '../runtime/decoder.ts';
-import { GREEDY, sample, seededRandom } from './sampler.ts';
+import { GREEDY, sample } from './sampler.ts';
+import { seededRandom } from '../util/seeded-random.ts';
 import type { SamplingOptions } from './types.ts';
 
 export interface GenerateOptions {

@@ -15,18 +15,6 @@ export const GREEDY: SamplingOptions = {
   repetitionPenalty: 1,
 };
 
-/** mulberry32: small, fast, and good enough for sampling. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function argmax(row: Float32Array): number {
   let best = 0;
   let bestV = -Infinity;

@@ -1,6 +1,6 @@
 /** One request's life inside the engine: what is left to prefill, what was generated. */
 import { AsyncQueue } from './queue.ts';
-import { seededRandom } from './sampler.ts';
+import { seededRandom } from '../util/seeded-random.ts';
 import { OutputText, type TextDecoder } from './stopping.ts';
 import type { FinishReason, GenerationDelta, GenerationRequest, GenerationResult } from './types.ts';
 

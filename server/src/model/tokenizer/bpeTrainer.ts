@@ -3,6 +3,8 @@
  * a word list, merge the most frequent (ties: the smaller pair, by code units), repeat.
  */
 
+import { seededRandom } from '../../util/seeded-random.ts';
+
 const SEPARATOR = '\u0000';
 
 interface Word {
@@ -64,18 +66,6 @@ export function trainMerges(words: ReadonlyMap<string, number>, maxMerges: numbe
     merges.push(pair);
   }
   return merges;
-}
-
-/** mulberry32: a tiny seeded generator, enough to pick filler pairs reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
