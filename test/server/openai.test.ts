@@ -4,30 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import OpenAI from 'openai';
-import type { RunningServer } from '../../server/src/http/server.ts';
-import { metricValue, randomModel, serve } from '../support/server.ts';
+import { metricValue, serve, useServedModel } from '../support/server.ts';
 
-let model: Awaited<ReturnType<typeof randomModel>>;
-let server: RunningServer;
-let client: OpenAI;
-
-before(async () => {
-  model = await randomModel('fast');
-  server = await serve(model.dir);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-});
-after(async () => {
-  await server.close(1000);
-  await model.cleanup();
-});
+const served = useServedModel();
 
 const messages = [{ role: 'user' as const, content: 'Hello there' }];
 
 describe('chat completions', () => {
   test('non-streamed: one choice per n, usage, finish_reason', async () => {
-    const r = await client.chat.completions.create({
+    const r = await served.client.chat.completions.create({
       model: 'test-model',
       messages,
       max_completion_tokens: 6,
@@ -46,13 +33,13 @@ describe('chat completions', () => {
   });
 
   test('streamed: role first, deltas, finish, usage chunk, the same text as non-streamed', async () => {
-    const whole = await client.chat.completions.create({
+    const whole = await served.client.chat.completions.create({
       model: 'test-model',
       messages,
       max_completion_tokens: 10,
       temperature: 0,
     });
-    const stream = await client.chat.completions.create({
+    const stream = await served.client.chat.completions.create({
       model: 'test-model',
       messages,
       max_completion_tokens: 10,
@@ -74,7 +61,7 @@ describe('chat completions', () => {
 
   test('seeded sampling is reproducible; logprobs come back in chat format', async () => {
     const ask = () =>
-      client.chat.completions.create({
+      served.client.chat.completions.create({
         model: 'test-model',
         messages,
         max_completion_tokens: 8,
@@ -93,7 +80,7 @@ describe('chat completions', () => {
   });
 
   test('a stop string ends the text before it', async () => {
-    const free = await client.chat.completions.create({
+    const free = await served.client.chat.completions.create({
       model: 'test-model',
       messages,
       max_completion_tokens: 16,
@@ -101,7 +88,7 @@ describe('chat completions', () => {
     });
     const text = free.choices[0]?.message.content ?? '';
     const stop = text.slice(3, 5);
-    const cut = await client.chat.completions.create({
+    const cut = await served.client.chat.completions.create({
       model: 'test-model',
       messages,
       max_completion_tokens: 16,
@@ -115,14 +102,14 @@ describe('chat completions', () => {
 
 describe('completions and models', () => {
   test('non-streamed and streamed text completions agree', async () => {
-    const whole = await client.completions.create({
+    const whole = await served.client.completions.create({
       model: 'test-model',
       prompt: 'Once upon',
       max_tokens: 8,
       temperature: 0,
     });
     assert.equal(whole.object, 'text_completion');
-    const stream = await client.completions.create({
+    const stream = await served.client.completions.create({
       model: 'test-model',
       prompt: 'Once upon',
       max_tokens: 8,
@@ -135,7 +122,7 @@ describe('completions and models', () => {
   });
 
   test('models.list names the served model and its device', async () => {
-    const list = await client.models.list();
+    const list = await served.client.models.list();
     assert.deepEqual(
       list.data.map((m) => m.id),
       ['test-model'],
@@ -145,14 +132,17 @@ describe('completions and models', () => {
 
   test('tokenize and detokenize round-trip', async () => {
     const t = (await (
-      await fetch(`${server.url}/tokenize`, {
+      await fetch(`${served.server.url}/tokenize`, {
         method: 'POST',
         body: JSON.stringify({ prompt: 'the small model' }),
       })
     ).json()) as { tokens: number[]; count: number };
     assert.equal(t.count, t.tokens.length);
     const d = (await (
-      await fetch(`${server.url}/detokenize`, { method: 'POST', body: JSON.stringify({ tokens: t.tokens }) })
+      await fetch(`${served.server.url}/detokenize`, {
+        method: 'POST',
+        body: JSON.stringify({ tokens: t.tokens }),
+      })
     ).json()) as { prompt: string };
     assert.equal(d.prompt, 'the small model');
   });
@@ -161,7 +151,7 @@ describe('completions and models', () => {
 describe('errors arrive as the SDK error classes', () => {
   test('400 invalid request names the parameter', async () => {
     await assert.rejects(
-      client.chat.completions.create({ model: 'test-model', messages, temperature: 7 }),
+      served.client.chat.completions.create({ model: 'test-model', messages, temperature: 7 }),
       (e: unknown) => {
         assert.ok(e instanceof OpenAI.BadRequestError);
         assert.equal(e.param, 'temperature');
@@ -172,7 +162,7 @@ describe('errors arrive as the SDK error classes', () => {
 
   test('400 context_length_exceeded', async () => {
     await assert.rejects(
-      client.completions.create({ model: 'test-model', prompt: 'hi', max_tokens: 10_000 }),
+      served.client.completions.create({ model: 'test-model', prompt: 'hi', max_tokens: 10_000 }),
       (e: unknown) => {
         assert.ok(e instanceof OpenAI.BadRequestError);
         assert.equal(e.code, 'context_length_exceeded');
@@ -182,12 +172,15 @@ describe('errors arrive as the SDK error classes', () => {
   });
 
   test('404 for an unknown model', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-9', messages }), OpenAI.NotFoundError);
+    await assert.rejects(
+      served.client.chat.completions.create({ model: 'gpt-9', messages }),
+      OpenAI.NotFoundError,
+    );
   });
 
   test('413 for an oversized body', async () => {
     await assert.rejects(
-      client.completions.create({ model: 'test-model', prompt: 'x'.repeat(5_000_000) }),
+      served.client.completions.create({ model: 'test-model', prompt: 'x'.repeat(5_000_000) }),
       (e: unknown) => {
         assert.ok(e instanceof OpenAI.APIError);
         assert.equal(e.status, 413);
@@ -197,7 +190,7 @@ describe('errors arrive as the SDK error classes', () => {
   });
 
   test('401 without the right API key, and the key works', async () => {
-    const guarded = await serve(model.dir, { apiKeys: ['sk-good'] });
+    const guarded = await serve(served.model.dir, { apiKeys: ['sk-good'] });
     try {
       const bad = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: 'sk-bad', maxRetries: 0 });
       await assert.rejects(bad.models.list(), OpenAI.AuthenticationError);
@@ -210,7 +203,7 @@ describe('errors arrive as the SDK error classes', () => {
   });
 
   test('429 with Retry-After when the queue is full', async () => {
-    const small = await serve(model.dir, {
+    const small = await serve(served.model.dir, {
       maxWaiting: 1,
       params: {
         maxBatchSize: 1,
@@ -282,15 +275,15 @@ describe('errors arrive as the SDK error classes', () => {
 });
 
 test('x-request-id is echoed, or generated', async () => {
-  const given = await fetch(`${server.url}/v1/models`, { headers: { 'x-request-id': 'abc-123' } });
+  const given = await fetch(`${served.server.url}/v1/models`, { headers: { 'x-request-id': 'abc-123' } });
   assert.equal(given.headers.get('x-request-id'), 'abc-123');
-  const made = await fetch(`${server.url}/v1/models`);
+  const made = await fetch(`${served.server.url}/v1/models`);
   assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
 });
 
 test('a client that disconnects mid-stream stops its generation and frees its cache', async () => {
   const abort = new AbortController();
-  const stream = await client.chat.completions.create(
+  const stream = await served.client.chat.completions.create(
     { model: 'test-model', messages, max_completion_tokens: 200, temperature: 0, stream: true },
     { signal: abort.signal },
   );
@@ -306,10 +299,10 @@ test('a client that disconnects mid-stream stops its generation and frees its ca
     // The SDK may report the abort as an error; either way the connection is gone.
   }
   assert.equal(seen, 3);
-  const engine = server.context.model?.engine;
+  const engine = served.server.context.model?.engine;
   for (let i = 0; i < 50 && (engine?.running ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(engine?.running, 0);
   assert.equal(engine.kvUsage(), 0);
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${served.server.url}/metrics`)).text();
   assert.ok((metricValue(text, 'autoglm_request_success_total', { finished_reason: 'abort' }) ?? 0) >= 1);
 });

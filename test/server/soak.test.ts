@@ -3,38 +3,24 @@
  * running, the KV cache is empty, and memory has not grown.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import OpenAI from 'openai';
-import type { RunningServer } from '../../server/src/http/server.ts';
-import { metricValue, randomModel, serve } from '../support/server.ts';
+import { metricValue, useServedModel } from '../support/server.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-let model: Awaited<ReturnType<typeof randomModel>>;
-let server: RunningServer;
-let client: OpenAI;
-
-before(async () => {
-  model = await randomModel('fast');
-  server = await serve(model.dir);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'x', maxRetries: 0 });
-});
-after(async () => {
-  await server.close(1000);
-  await model.cleanup();
-});
+const served = useServedModel();
 
 async function one(i: number): Promise<void> {
   const prompt = `request ${i} says hello`;
   if (i % 5 !== 0) {
-    await client.completions.create({ model: 'test-model', prompt, max_tokens: 4, temperature: 0 });
+    await served.client.completions.create({ model: 'test-model', prompt, max_tokens: 4, temperature: 0 });
     return;
   }
   const abort = new AbortController();
-  const stream = await client.completions.create(
+  const stream = await served.client.completions.create(
     { model: 'test-model', prompt, max_tokens: 64, temperature: 0, stream: true },
     { signal: abort.signal },
   );
@@ -69,7 +55,7 @@ test('after 1,000 requests including aborted streams, KV usage is zero and memor
   await batch(0, 200, 16);
   const warm = await settled();
   await batch(200, 800, 16);
-  const engine = server.context.model?.engine;
+  const engine = served.server.context.model?.engine;
   for (let i = 0; i < 100 && (engine?.running ?? 1) + (engine?.waiting ?? 1) > 0; i++)
     await new Promise((r) => setTimeout(r, 20));
   assert.equal(engine?.running, 0);
@@ -81,7 +67,7 @@ test('after 1,000 requests including aborted streams, KV usage is zero and memor
     `heap after 200 requests ${(warm / 1e6).toFixed(1)} MB, after 1000 ${(end / 1e6).toFixed(1)} MB`,
   );
   assert.ok(growth < 8, `heap grew ${growth.toFixed(1)} MB over 800 requests`);
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${served.server.url}/metrics`)).text();
   assert.equal(metricValue(text, 'autoglm_kv_cache_usage_perc'), 0);
   assert.equal(metricValue(text, 'autoglm_num_requests_running'), 0);
   const finished = ['stop', 'length', 'abort'].reduce(

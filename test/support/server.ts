@@ -1,5 +1,7 @@
 /** A real server on loopback over a seeded random model, for the HTTP suites. */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { after, before } from 'node:test';
+import OpenAI from 'openai';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SERVING_PARAMS_DEFAULTS } from '../../crds/tuning.ts';
@@ -51,4 +53,43 @@ export function metricValue(
     if (Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`))) return Number(m[3]);
   }
   return undefined;
+}
+
+export interface ServedModel {
+  readonly model: { dir: string; cleanup: () => Promise<void> };
+  readonly server: RunningServer;
+  readonly client: OpenAI;
+}
+
+/**
+ * Registers before/after hooks that serve a fresh random model for the file's tests and
+ * stop it afterwards; the returned object is filled in once `before` has run.
+ */
+export function useServedModel(): ServedModel {
+  const state: { -readonly [K in keyof ServedModel]?: ServedModel[K] } = {};
+  before(async () => {
+    state.model = await randomModel('fast');
+    state.server = await serve(state.model.dir);
+    state.client = new OpenAI({ baseURL: `${state.server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  after(async () => {
+    await state.server?.close(1000);
+    await state.model?.cleanup();
+  });
+  const get = <K extends keyof ServedModel>(k: K): ServedModel[K] => {
+    const v = state[k];
+    if (v === undefined) throw new Error(`${k} is only available inside tests`);
+    return v;
+  };
+  return {
+    get model() {
+      return get('model');
+    },
+    get server() {
+      return get('server');
+    },
+    get client() {
+      return get('client');
+    },
+  };
 }
