@@ -1,4 +1,6 @@
 /** A real server on loopback over a seeded random model, for the HTTP suites. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { after, before } from 'node:test';
 import OpenAI from 'openai';
@@ -92,4 +94,47 @@ export function useServedModel(): ServedModel {
       return get('client');
     },
   };
+}
+
+export interface SpawnedServer {
+  readonly proc: ChildProcess;
+  readonly url: string;
+  /** SIGTERM, SIGKILL after 10 s; resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `autoglm serve` as its own process, as a pod runs it: resolves once it prints that the model is
+ * ready, rejects with its output if it exits first.
+ */
+export function spawnServer(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SpawnedServer> {
+  const proc = spawn(process.execPath, ['bin/autoglm.js', 'serve', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  const exited = once(proc, 'exit');
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  let out = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d: string) => (out += d));
+  return new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d: string) => {
+      out += d;
+      const url = /listening on (http:\/\/[^\s]+) /.exec(out)?.[1];
+      if (url !== undefined && out.includes('ready:')) resolve({ proc, url, stop });
+    });
+    proc.on('exit', () => {
+      reject(new Error(`server exited:\n${out}`));
+    });
+  });
 }

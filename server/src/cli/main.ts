@@ -14,6 +14,7 @@ commands:
   model build <gguf>     convert a GGUF file (or --random <size>) to an ONNX model folder
   generate "<prompt>"    generate a reply on the command line
   serve                  serve a model over the OpenAI API
+  operator               run the Kubernetes operator (AutoGLMDeployment)
   start                  set up and serve the default model (what \`npm start\` does)
 
 Run \`autoglm <command> --help\` for a command's options.`;

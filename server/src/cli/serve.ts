@@ -3,6 +3,8 @@ import { SERVING_PARAMS_DEFAULTS, servingParamsErrors, type ServingParams } from
 import { AutoGLMError } from '../errors.ts';
 import { DEFAULT_SERVE, startServer, type ServeOptions } from '../http/server.ts';
 import { DEVICES } from '../runtime/decoder.ts';
+import { PRECISIONS, PROFILES } from '../model/build/options.ts';
+import { DEFAULT_BUILD } from '../model/resolve.ts';
 import pkg from '../../../package.json' with { type: 'json' };
 import { intArg, numArg, oneOf, parse } from './args.ts';
 
@@ -16,6 +18,8 @@ options:
   --host <addr>                 listen address (default $HOST or 127.0.0.1)
   --port <n>                    listen port (default $PORT or 8000)
   --device auto|cuda|webgpu|cpu execution provider (auto: CUDA, then WebGPU, then CPU)
+  --precision int4|fp16|fp32    weights when building a GGUF source (default int4)
+  --profile fast|portable       graph profile when building a GGUF source (default fast)
   --threads <n>                 CPU threads per op (0: one per core)
   --max-model-len <n>           longest prompt + completion per request (default 2048)
   --kv-cache-tokens <n>         KV cache capacity in tokens (default 65536)
@@ -88,6 +92,10 @@ export function serveOptions(v: Values): ServeOptions {
     maxWaiting: intArg(str(v, 'max-waiting'), 'max-waiting', DEFAULT_SERVE.maxWaiting, 1),
     apiKeys: apiKeys(str(v, 'api-key-file')),
     tuningFile: str(v, 'tuning-file') ?? process.env['AUTOGLM_TUNING_FILE'],
+    build: {
+      precision: oneOf(str(v, 'precision'), PRECISIONS, 'precision', DEFAULT_BUILD.precision),
+      profile: oneOf(str(v, 'profile'), PROFILES, 'profile', DEFAULT_BUILD.profile),
+    },
     params: liveParams(v),
     version: pkg.version,
   };
@@ -100,6 +108,8 @@ const FLAGS = Object.fromEntries(
     'host',
     'port',
     'device',
+    'precision',
+    'profile',
     'threads',
     'max-model-len',
     'kv-cache-tokens',

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { SERVING_PARAMS_DEFAULTS, type ServingParams } from '../../../crds/tuning.ts';
 import { Engine } from '../engine/engine.ts';
-import { resolveModel } from '../model/resolve.ts';
+import { DEFAULT_BUILD, resolveModel } from '../model/resolve.ts';
+import type { BuildOptions } from '../model/build/options.ts';
 import { Tokenizer } from '../model/tokenizer/tokenizer.ts';
 import { DecoderSession, type Device } from '../runtime/decoder.ts';
 import { openKvCache } from '../runtime/open-kv.ts';
@@ -35,6 +36,8 @@ export interface ServeOptions {
   readonly maxWaiting: number;
   readonly apiKeys: readonly string[];
   readonly tuningFile: string | undefined;
+  /** How a GGUF source is built to ONNX (ignored for an ONNX folder). */
+  readonly build: BuildOptions;
   /** Starting values of the live parameters; a tuning file overrides them. */
   readonly params: ServingParams;
   readonly version: string;
@@ -59,6 +62,7 @@ export const DEFAULT_SERVE: Omit<ServeOptions, 'model' | 'servedModelName' | 've
   maxWaiting: 256,
   apiKeys: [],
   tuningFile: undefined,
+  build: DEFAULT_BUILD,
   params: SERVING_PARAMS_DEFAULTS,
 };
 
@@ -68,6 +72,7 @@ async function loadModel(
   observer: OtlpEngineMetrics | undefined,
 ): Promise<LoadedModel> {
   const { dir, fileName } = await resolveModel(o.model, {
+    build: o.build,
     onProgress: (m) => {
       ctx.logger.info(m);
     },
@@ -134,7 +139,14 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const logger = createLogger();
   const servedName = o.servedModelName ?? (o.model === undefined ? 'smollm2-135m-instruct' : o.model);
   const nodeName = process.env['NODE_NAME'] ?? hostname();
-  const metrics = new ServerMetrics({ model: servedName, node: nodeName, maxModelLen: o.maxModelLen });
+  const telemetry = startTracing({ logger });
+  const otlp = telemetry.metrics ? new OtlpEngineMetrics({ model: servedName, node: nodeName }) : undefined;
+  const metrics = new ServerMetrics({
+    model: servedName,
+    node: nodeName,
+    maxModelLen: o.maxModelLen,
+    responseMirror: otlp,
+  });
   const ctx: ServerContext = {
     phase: 'loading',
     inFlight: 0,
@@ -159,8 +171,6 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   };
   tuningValues();
   ctx.live.subscribe(tuningValues);
-  const telemetry = startTracing({ logger });
-  const otlp = telemetry.metrics ? new OtlpEngineMetrics({ model: servedName, node: nodeName }) : undefined;
   const server = createServer(createApp(ctx));
   // Generations stream for long; only idle keep-alive sockets should time out.
   server.requestTimeout = 0;

@@ -262,3 +262,24 @@ test('HELP and TYPE lines name each family once', async () => {
     assert.ok(types.includes(expected), expected);
   }
 });
+
+test('the compression setting in force has its response series from zero, before any response', async () => {
+  const m = new ServerMetrics({ model: 'm', node: 'n' });
+  m.setTuning({ maxBatchSize: 8, compression: 'gzip:6' });
+  const s = await scrape(m);
+  for (const route of ['chat', 'completions']) {
+    for (const [encoding, level] of [
+      ['gzip', '6'],
+      ['identity', '0'],
+    ] as const) {
+      const labels = { route, encoding, level };
+      assert.equal(value(s, 'autoglm_response_bytes_uncompressed_total', labels), 0, JSON.stringify(labels));
+      assert.equal(value(s, 'autoglm_response_bytes_sent_total', labels), 0);
+      assert.equal(value(s, 'autoglm_response_drain_seconds_count', labels), 0);
+    }
+  }
+  assert.equal(
+    value(s, 'autoglm_compression_seconds_count', { route: 'chat', encoding: 'gzip', level: '6' }),
+    0,
+  );
+});

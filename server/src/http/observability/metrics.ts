@@ -24,6 +24,8 @@ export interface ServerMetricsOptions {
   readonly device?: string | undefined;
   /** Upper bound of the per-request token histograms; defaults to 32768. */
   readonly maxModelLen?: number | undefined;
+  /** Also told of every response: the OTLP mirror (OtlpEngineMetrics), when metrics are pushed. */
+  readonly responseMirror?: { observeResponse(o: ResponseObservation): void } | undefined;
 }
 
 /** One HTTP response, measured by the HTTP layer once the client has it all. */
@@ -188,12 +190,14 @@ export class ServerMetrics implements EngineObserver {
   readonly #engine: ReturnType<typeof engineSeries>;
   readonly #server: ReturnType<typeof serverSeries>;
   readonly #tally = new GenerationTally();
+  readonly #mirror: ServerMetricsOptions['responseMirror'];
   #tuningInfo: Gauge | undefined;
   #tuningInfoKeys = '';
 
   constructor(options: ServerMetricsOptions) {
     this.model = options.model;
     this.node = options.node ?? nodeName();
+    this.#mirror = options.responseMirror;
     this.registry.setDefaultLabels({ model: this.model, node: this.node });
     this.#engine = engineSeries(this.registry, options.maxModelLen ?? 32768);
     this.#server = serverSeries(this.registry);
@@ -297,6 +301,7 @@ export class ServerMetrics implements EngineObserver {
     if (o.drainSeconds !== undefined && finite(o.drainSeconds)) {
       s.drain.observe(labels, o.drainSeconds);
     }
+    this.#mirror?.observeResponse(o);
   }
 
   /**
@@ -306,6 +311,7 @@ export class ServerMetrics implements EngineObserver {
    * disappear.
    */
   setTuning(params: TuningParams): void {
+    if (typeof params['compression'] === 'string') this.#zeroResponseSeries(params['compression']);
     const strings: Record<string, string> = {};
     this.#server.tuningValue.reset();
     for (const [param, value] of Object.entries(params)) {
@@ -318,6 +324,27 @@ export class ServerMetrics implements EngineObserver {
   /** A tuning update the server could not apply; `param` names the offending parameter. */
   countTuningError(param: string): void {
     this.#server.tuningErrors.inc({ param });
+  }
+
+  /**
+   * Creates the response series of the compression setting now in force (and of identity, which
+   * clients that accept no encoding get) at zero. A series born at its first response hides that
+   * response from increase(), and the tuning loop counts responses per setting that way.
+   */
+  #zeroResponseSeries(compression: string): void {
+    const [algorithm = 'none', level = '0'] = compression.split(':');
+    const settings = [{ encoding: 'identity', level: '0' }];
+    if (algorithm === 'gzip' || algorithm === 'br') settings.push({ encoding: algorithm, level });
+    const s = this.#server;
+    for (const route of ['chat', 'completions']) {
+      for (const { encoding, level: l } of settings) {
+        const labels = { route, encoding, level: l };
+        s.bytesIn.inc(labels, 0);
+        s.bytesOut.inc(labels, 0);
+        s.drain.zero(labels);
+        if (encoding !== 'identity') s.compression.zero(labels);
+      }
+    }
   }
 
   #setTuningInfo(labels: Record<string, string>): void {

@@ -7,6 +7,11 @@
  * `autoglm_time_to_first_token_seconds`, the counter `autoglm.prompt_tokens` becomes
  * `autoglm_prompt_tokens_total`. docs/metrics.md has the table.
  *
+ * Besides the engine's measurements, it mirrors the series the tuning loop reads (batch size
+ * and the per-response transport measurements), and labels every point with `namespace`
+ * (POD_NAMESPACE) as well as `model` and `node`: a scrape gets `namespace` from the target,
+ * a push has no target, so the loop's selectors match either path.
+ *
  * Construct it after startTracing(): the OpenTelemetry API hands out no-op meters until a
  * provider is registered, and an instrument made from a no-op meter stays a no-op.
  */
@@ -20,6 +25,7 @@ import {
   type ObservableGauge,
 } from '@opentelemetry/api';
 import type { EngineObserver, GenerationResult, StepStats } from '../../engine/types.ts';
+import type { ResponseObservation } from './metrics.ts';
 import { BUCKETS, GenerationTally, nodeName, requestPhases } from './series.ts';
 
 export const METER_NAME = 'autoglm';
@@ -28,6 +34,8 @@ export interface OtlpEngineMetricsOptions {
   readonly model: string;
   /** Defaults to NODE_NAME, then the hostname. */
   readonly node?: string | undefined;
+  /** The `namespace` attribute; defaults to POD_NAMESPACE, and is left out when neither is set. */
+  readonly namespace?: string | undefined;
   /** Defaults to the global meter provider's `autoglm` meter. */
   readonly meter?: Meter | undefined;
 }
@@ -60,6 +68,11 @@ interface Instruments {
   readonly generationTokens: Counter;
   readonly success: Counter;
   readonly preemptions: Counter;
+  readonly batchSize: Histogram;
+  readonly bytesIn: Counter;
+  readonly bytesOut: Counter;
+  readonly compression: Histogram;
+  readonly drain: Histogram;
 }
 
 function instruments(meter: Meter): Instruments {
@@ -84,7 +97,30 @@ function instruments(meter: Meter): Instruments {
     generationTokens: count(meter, 'generation_tokens', 'Number of tokens generated.', '{token}'),
     success: count(meter, 'request_success', 'Count of finished requests.', '{request}'),
     preemptions: count(meter, 'num_preemptions', 'Cumulative number of preemptions.', '{preemption}'),
+    batchSize: meter.createHistogram('autoglm.batch_size', {
+      description: 'Sequences per engine step.',
+      unit: '{sequence}',
+      valueType: ValueType.INT,
+      advice: { explicitBucketBoundaries: [...BUCKETS.batchSize] },
+    }),
+    // Unit By: the names already hold the token `bytes`, so the receiver adds only `_total`.
+    bytesIn: count(meter, 'response_bytes_uncompressed', 'Response body bytes before compression.', 'By'),
+    bytesOut: count(meter, 'response_bytes_sent', 'Response body bytes written to the socket.', 'By'),
+    compression: seconds(meter, 'compression', 'Time spent compressing one response.', BUCKETS.compression),
+    drain: seconds(
+      meter,
+      'response_drain',
+      'Time from the last byte written until the client drained the response.',
+      BUCKETS.drain,
+    ),
   };
+}
+
+const finite = (x: number): boolean => Number.isFinite(x) && x >= 0;
+
+function podNamespace(): string | undefined {
+  const ns = process.env['POD_NAMESPACE']?.trim();
+  return ns === undefined || ns === '' ? undefined : ns;
 }
 
 export class OtlpEngineMetrics implements EngineObserver {
@@ -99,7 +135,12 @@ export class OtlpEngineMetrics implements EngineObserver {
 
   constructor(options: OtlpEngineMetricsOptions) {
     const meter = options.meter ?? metrics.getMeter(METER_NAME);
-    this.attributes = { model: options.model, node: options.node ?? nodeName() };
+    const namespace = options.namespace ?? podNamespace();
+    this.attributes = {
+      model: options.model,
+      node: options.node ?? nodeName(),
+      ...(namespace === undefined ? {} : { namespace }),
+    };
     this.#i = instruments(meter);
     const attrs = this.attributes;
     level(meter, 'num_requests_running', 'Requests in model execution batches.', '{request}').addCallback(
@@ -126,7 +167,24 @@ export class OtlpEngineMetrics implements EngineObserver {
       kvUsage: Math.min(1, Math.max(0, stats.kvUsage)),
     };
     const tokens = stats.prefillTokens + stats.decodeTokens;
-    if (tokens > 0) this.#i.iterationTokens.record(tokens, this.attributes);
+    if (tokens <= 0) return; // an idle step says nothing about step size
+    this.#i.iterationTokens.record(tokens, this.attributes);
+    if (stats.batchSize > 0) this.#i.batchSize.record(stats.batchSize, this.attributes);
+  }
+
+  /** One finished HTTP response, as ServerMetrics.observeResponse counts it. */
+  observeResponse(o: ResponseObservation): void {
+    const a: Attributes = {
+      ...this.attributes,
+      route: o.route,
+      encoding: o.encoding,
+      level: String(o.level ?? 'none'),
+    };
+    if (finite(o.bytesIn)) this.#i.bytesIn.add(o.bytesIn, a);
+    if (finite(o.bytesOut)) this.#i.bytesOut.add(o.bytesOut, a);
+    if (o.encoding !== 'identity' && finite(o.compressSeconds))
+      this.#i.compression.record(o.compressSeconds, a);
+    if (o.drainSeconds !== undefined && finite(o.drainSeconds)) this.#i.drain.record(o.drainSeconds, a);
   }
 
   onFirstToken(requestId: string, secondsSinceArrival: number): void {

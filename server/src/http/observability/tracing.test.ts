@@ -173,6 +173,7 @@ test('a request span and the engine metrics reach an OTLP/HTTP receiver', async 
   engine.onToken('req-42', 0.1);
   engine.onToken('req-42', 0.1);
   engine.onFinish('req-42', result);
+  engine.observeResponse({ route: '/v1/chat/completions', encoding: 'gzip', level: 6, bytesIn: 900, bytesOut: 300, compressSeconds: 0.002, drainSeconds: 0.01 }); // prettier-ignore
 
   await shutdownTracing(); // flushes both signals
 
@@ -231,4 +232,12 @@ test('a request span and the engine metrics reach an OTLP/HTTP receiver', async 
   assert.equal(num(points('autoglm.num_requests_waiting')[0], 'asDouble'), 3);
   assert.equal(num(points('autoglm.kv_cache_usage_perc')[0], 'asDouble'), 0.5);
   assert.equal(num(points('autoglm.iteration_tokens_total')[0], 'sum'), 13);
+  assert.equal(num(points('autoglm.batch_size')[0], 'sum'), 2);
+  const sent = points('autoglm.response_bytes_sent')[0];
+  assert.deepEqual(attrs(sent?.['attributes']), { model: 'qwen2.5-0.5b', node: 'node-a', route: '/v1/chat/completions', encoding: 'gzip', level: '6' }); // prettier-ignore
+  assert.equal(num(sent, 'asInt'), 300);
+  assert.equal(metricsNamed('autoglm.response_bytes_uncompressed')[0]?.['unit'], 'By');
+  assert.equal(num(points('autoglm.response_bytes_uncompressed')[0], 'asInt'), 900);
+  assert.equal(num(points('autoglm.compression')[0], 'sum'), 0.002);
+  assert.equal(num(points('autoglm.response_drain')[0], 'count'), 1);
 });

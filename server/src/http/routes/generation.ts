@@ -25,7 +25,7 @@ import type { LoadedModel, ServerContext } from '../context.ts';
 import { RequestSpan } from '../observability/tracing.ts';
 import { ResponseWriter } from '../transport.ts';
 import { collectChoice, engineRequest, positions, submitAll, usageOf, type ChoicePlan } from './choices.ts';
-import { streamChoices } from './stream.ts';
+import { failIfCutShort, streamChoices } from './stream.ts';
 
 export function requireModel(ctx: ServerContext, requested: string | undefined): LoadedModel {
   const m = ctx.model;
@@ -173,8 +173,7 @@ async function collectAll(
   logprobs: boolean,
 ) {
   const outcomes = await Promise.all(events.map((e, i) => collectChoice(model.tokenizer, i, e, logprobs)));
-  if (outcomes.some((o) => o.result.finishReason === 'error'))
-    throw new AutoGLMError('internal', 'generation failed');
+  for (const o of outcomes) failIfCutShort(o.result.finishReason);
   const choices = outcomes.map((o) => ({
     text: o.text,
     finishReason: o.result.finishReason === 'length' ? ('length' as const) : ('stop' as const),

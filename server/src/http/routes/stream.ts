@@ -19,6 +19,16 @@ export interface StreamHandlers {
   end(results: readonly GenerationResult[]): object[];
 }
 
+/**
+ * A generation that ended in error, or was ended by the server (a shutdown past its deadline;
+ * a client that left never reads the answer), must not look like a finished one.
+ */
+export function failIfCutShort(reason: GenerationResult['finishReason']): void {
+  if (reason === 'error') throw new AutoGLMError('internal', 'generation failed');
+  if (reason === 'abort')
+    throw new AutoGLMError('unavailable', 'the server is shutting down; generation was cut short');
+}
+
 export async function streamChoices(
   writer: ResponseWriter,
   choices: readonly AsyncIterable<EngineEvent>[],
@@ -47,7 +57,7 @@ export async function streamChoices(
               : h.piece(index, piece.text, piece.events);
           if (frame !== undefined) await send([frame]);
           if (piece.done !== undefined) {
-            if (piece.done.finishReason === 'error') throw new AutoGLMError('internal', 'generation failed');
+            failIfCutShort(piece.done.finishReason);
             results[index] = piece.done;
             await send(h.finish(index, piece.done));
           }
