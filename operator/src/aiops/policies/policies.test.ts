@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { aimd, nextBatchSize } from './batching.ts';
+import { armsWithin, chooseArm, type Arm, type ArmStats } from './compression.ts';
+import { decideReplicas, type ReplicaSignals } from './replicas.ts';
+import { nextChunkTokens } from './transport.ts';
+
+const B = { min: 1, max: 8, queueThreshold: 5, kvThreshold: 0.8 };
+const idle: ReplicaSignals = {
+  current: 2,
+  ready: 2,
+  peakQueue: 0,
+  peakKvUsage: 0.1,
+  windowQueueSum: 0,
+  windowKvSum: 0.2,
+};
+
+describe('replicas', () => {
+  it('scales up at once when saturated, at most doubling, within max', () => {
+    assert.equal(decideReplicas({ ...idle, peakQueue: 6 }, B).replicas, 3);
+    assert.equal(decideReplicas({ ...idle, peakQueue: 50 }, B).replicas, 4, 'at most ×2');
+    assert.equal(decideReplicas({ ...idle, current: 6, ready: 6, peakQueue: 50 }, B).replicas, 8, 'max');
+    assert.equal(decideReplicas({ ...idle, peakKvUsage: 0.85 }, B).replicas, 3, 'KV saturation counts too');
+  });
+
+  it('counts starting replicas as capacity', () => {
+    assert.equal(decideReplicas({ ...idle, ready: 1, peakQueue: 50 }, B).replicas, 2);
+  });
+
+  it('scales down one at a time, only if one fewer would stay unsaturated over the window', () => {
+    assert.equal(decideReplicas(idle, B).replicas, 1);
+    assert.equal(
+      decideReplicas({ ...idle, current: 3, ready: 3, windowQueueSum: 10 }, B).replicas,
+      3,
+      '10 over 2 = 5 ≥ 0.9 × 5',
+    );
+    assert.equal(decideReplicas({ ...idle, current: 3, ready: 3, windowQueueSum: 6 }, B).replicas, 2);
+    assert.equal(decideReplicas({ ...idle, current: 1, ready: 1 }, B).replicas, 1, 'never below min');
+  });
+
+  it('a square wave between idle and saturated does not flap down while the window holds the peak', () => {
+    // The window's peak sum stays at the saturated level for the whole stabilization window.
+    const burst = { ...idle, current: 4, ready: 4, windowQueueSum: 4 * 6 };
+    assert.equal(decideReplicas({ ...burst, peakQueue: 0 }, B).replicas, 4);
+  });
+
+  it('brings a count outside the bounds back inside', () => {
+    assert.equal(decideReplicas({ ...idle, current: 12, ready: 12 }, B).replicas, 8);
+  });
+});
+
+describe('batching', () => {
+  const slo = { ttftP99Ms: 1000, itlP99Ms: 100 };
+  const ok = { ttftP99Ms: 200, itlP99Ms: 50, peakQueue: 3, batchP90: 16 };
+  it('grows additively while comfortably inside the SLOs with demand', () => {
+    assert.equal(aimd(16, ok, slo, { min: 1, max: 64 }, 2).value, 18);
+    assert.equal(aimd(64, ok, slo, { min: 1, max: 64 }, 2).value, 64, 'bounded');
+    assert.equal(aimd(16, { ...ok, peakQueue: 0 }, slo, { min: 1, max: 64 }, 2).value, 16, 'no demand');
+  });
+  it('cuts by 10 % on a breach, holds in the dead band', () => {
+    assert.equal(aimd(20, { ...ok, itlP99Ms: 120 }, slo, { min: 1, max: 64 }, 2).value, 18);
+    assert.equal(aimd(5, { ...ok, itlP99Ms: 120 }, slo, { min: 1, max: 64 }, 2).value, 4, 'always moves');
+    assert.equal(aimd(20, { ...ok, itlP99Ms: 95 }, slo, { min: 1, max: 64 }, 2).value, 20);
+  });
+  it('does not grow a batch cap that batches do not reach', () => {
+    assert.equal(nextBatchSize(32, { ...ok, batchP90: 8 }, slo, { min: 1, max: 64 }).value, 32);
+    assert.equal(nextBatchSize(16, ok, slo, { min: 1, max: 64 }).value, 18);
+  });
+});
+
+describe('compression', () => {
+  const arms = armsWithin(['none', 'gzip'], 1, 3);
+  const none: Arm = { algorithm: 'none', level: 0 };
+  const gz = (level: number): Arm => ({ algorithm: 'gzip', level });
+  const stat = (arm: Arm, mbps: number, responses = 50): ArmStats => ({
+    arm,
+    responses,
+    deliveredBytesPerS: mbps * 1e6,
+  });
+
+  it('lists the settings inside the bounds', () => {
+    assert.deepEqual(
+      arms.map((a) => `${a.algorithm}:${String(a.level)}`),
+      ['none:0', 'gzip:1', 'gzip:2', 'gzip:3'],
+    );
+    assert.equal(armsWithin(['br'], 0, 11).length, 12);
+  });
+  it('measures the current setting, then explores what was never measured', () => {
+    assert.deepEqual(chooseArm(arms, [], none).arm, none);
+    assert.deepEqual(chooseArm(arms, [stat(none, 1)], none).arm, gz(1));
+  });
+  it('settles on the setting with the best delivered throughput', () => {
+    const slowPath = [stat(none, 1), stat(gz(1), 3.0), stat(gz(2), 3.2), stat(gz(3), 2.5)];
+    assert.deepEqual(chooseArm(arms, slowPath, none, { explore: 0 }).arm, gz(2));
+    const fastPath = [stat(none, 80), stat(gz(1), 30), stat(gz(2), 25), stat(gz(3), 20)];
+    assert.deepEqual(
+      chooseArm(arms, fastPath, gz(1), { explore: 0 }).arm,
+      none,
+      'compression does not pay on a fast path',
+    );
+  });
+  it('does not leave the current setting for a gain within the hysteresis', () => {
+    const close = [stat(none, 1), stat(gz(1), 3.0), stat(gz(2), 3.1), stat(gz(3), 2.9)];
+    assert.deepEqual(chooseArm(arms, close, gz(1), { explore: 0 }).arm, gz(1));
+    assert.deepEqual(chooseArm(arms, close, gz(1), { explore: 2 }).arm, gz(1), 'not for exploration either');
+    assert.deepEqual(chooseArm(arms, close, none, { explore: 0 }).arm, gz(2));
+  });
+});
+
+describe('transport', () => {
+  it('sends more tokens per event when draining outlasts the gap between tokens', () => {
+    assert.equal(
+      nextChunkTokens(1, { drainSecondsMean: 0.05, itlP50Seconds: 0.02 }, { min: 1, max: 16 }).value,
+      2,
+    );
+    assert.equal(
+      nextChunkTokens(8, { drainSecondsMean: 0.001, itlP50Seconds: 0.02 }, { min: 1, max: 16 }).value,
+      4,
+    );
+    assert.equal(
+      nextChunkTokens(2, { drainSecondsMean: 0.02, itlP50Seconds: 0.02 }, { min: 1, max: 16 }).value,
+      2,
+    );
+  });
+});
