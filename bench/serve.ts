@@ -42,7 +42,6 @@ import {
   type ServerPlan,
   type ServerTarget,
 } from './serve/targets.ts';
-import { benchTransformersJs } from './serve/tjs.ts';
 
 const log = (msg: string): void => {
   console.error(`[bench:serve] ${msg}`);
@@ -183,6 +182,8 @@ async function benchTjs(ctx: Context, until: number): Promise<TargetResult> {
   );
   try {
     log(`transformers.js: batches ${batches.join(', ')} from ${ctx.modelDir}`);
+    // Loaded only when measured: a GPU run carries the production dependencies alone.
+    const { benchTransformersJs } = await import('./serve/tjs.ts');
     const tjs = await benchTransformersJs(ctx.modelDir, ids, {
       batches,
       maxTokens: s.maxTokens,

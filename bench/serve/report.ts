@@ -115,9 +115,19 @@ function cpuDetails(): string {
   }
 }
 
+/** A GPU run carries the production dependencies alone: transformers.js may be absent. */
+function transformersJsVersion(): string {
+  let entry: string;
+  try {
+    entry = createRequire(import.meta.url).resolve('@huggingface/transformers');
+  } catch {
+    return 'not installed';
+  }
+  return `${packageVersion('@huggingface/transformers')} (onnxruntime-node ${packageVersion('onnxruntime-node', entry)})`;
+}
+
 export function machineInfo(llamaCpp: { python: string; commit: string; server: string }): Machine {
   const list = cpus();
-  const tjsEntry = createRequire(import.meta.url).resolve('@huggingface/transformers');
   return {
     cpu: `${list[0]?.model ?? 'unknown'}${cpuDetails()}`,
     cores: list.length,
@@ -125,7 +135,7 @@ export function machineInfo(llamaCpp: { python: string; commit: string; server: 
     os: `${platform()} ${release()}`,
     node: process.version,
     onnxruntimeNode: packageVersion('onnxruntime-node'),
-    transformersJs: `${packageVersion('@huggingface/transformers')} (onnxruntime-node ${packageVersion('onnxruntime-node', tjsEntry)})`,
+    transformersJs: transformersJsVersion(),
     llamaCppPython: llamaCpp.python,
     llamaCppCommit: llamaCpp.commit,
     llamaServer: llamaCpp.server,

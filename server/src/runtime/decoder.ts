@@ -4,9 +4,29 @@
  * Hugging Face decoder export works, because layers and shapes are read from the session.
  */
 import ort from 'onnxruntime-node';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { providerAvailable } from './providers.ts';
+
+/**
+ * onnxruntime-common keeps float16 data in a Float16Array wherever the runtime has one (Node
+ * 24 does), but onnxruntime-node's native binding cannot read a Float16Array: it sees zero
+ * bytes and every float16 input or output fails ("not enough space"). The common package
+ * picks its float16 array type once, at the first tensor it makes, so make that tensor while
+ * Float16Array is hidden: float16 data then stays in Uint16Array, which the binding reads.
+ */
+function keepFloat16InUint16(): void {
+  const g = globalThis as { Float16Array?: unknown };
+  const saved = g.Float16Array;
+  if (saved === undefined) return;
+  delete g.Float16Array;
+  try {
+    new ort.Tensor('float32', new Float32Array(0), [0]).dispose();
+  } finally {
+    g.Float16Array = saved;
+  }
+}
+keepFloat16InUint16();
 
 export const DEVICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 export type Device = (typeof DEVICES)[number];
@@ -18,6 +38,12 @@ export interface SessionOptions {
   readonly intraOpThreads?: number;
   /** Which file under onnx/ to load. */
   readonly fileName?: string;
+  /**
+   * Leave every present.* output in the provider's device buffers, to be fed back as the
+   * next step's past without a host copy. onnxruntime-node binds such outputs for WebGPU
+   * only; other providers refuse it at open.
+   */
+  readonly kvOnDevice?: boolean;
 }
 
 export interface KvLayout {
@@ -63,6 +89,39 @@ async function usesGroupQueryAttention(path: string): Promise<boolean> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Every present.* output in a device buffer, logits on the host. Output names must be known
+ * before the session exists; the Hugging Face layout's config.json gives the layer count.
+ */
+async function presentOnDevice(modelDir: string): Promise<Record<string, ort.Tensor.DataLocation>> {
+  const config = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as {
+    num_hidden_layers?: unknown;
+  };
+  const layers = config.num_hidden_layers;
+  if (typeof layers !== 'number') throw new Error('config.json has no num_hidden_layers');
+  const locations: Record<string, ort.Tensor.DataLocation> = {};
+  for (let i = 0; i < layers; i++) {
+    for (const kv of ['key', 'value']) locations[`present.${i}.${kv}`] = 'gpu-buffer';
+  }
+  return locations;
+}
+
+async function ortOptions(
+  modelDir: string,
+  provider: Provider,
+  options: SessionOptions,
+): Promise<ort.InferenceSession.SessionOptions> {
+  if (options.kvOnDevice === true && provider !== 'webgpu') {
+    throw new Error('onnxruntime-node keeps outputs in device buffers on webgpu only');
+  }
+  return {
+    executionProviders: [provider],
+    intraOpNumThreads: options.intraOpThreads ?? 0,
+    graphOptimizationLevel: 'all',
+    ...(options.kvOnDevice === true ? { preferredOutputLocation: await presentOnDevice(modelDir) } : {}),
+  };
 }
 
 function emptyKv(dtype: KvLayout['dtype'], dims: number[]): ort.Tensor {
@@ -126,11 +185,10 @@ export class DecoderSession {
     });
     for (const provider of candidates) {
       try {
-        const session = await ort.InferenceSession.create(path, {
-          executionProviders: [provider],
-          intraOpNumThreads: options.intraOpThreads ?? 0,
-          graphOptimizationLevel: 'all',
-        });
+        const session = await ort.InferenceSession.create(
+          path,
+          await ortOptions(modelDir, provider, options),
+        );
         const d = DecoderSession.fromSession(session, provider, failures);
         d.sharedKv = await usesGroupQueryAttention(path);
         return d;
