@@ -181,6 +181,9 @@ export function renderReport(rep: Report): string {
     }
     lines.push('');
   }
-  if (rep.serve !== undefined) lines.push('## End to end', '', `bench:serve on the GPU: ${rep.serve}`, '');
+  if (rep.serve !== undefined) {
+    const link = rep.serve.endsWith('.md') ? `[${rep.serve}](${rep.serve})` : rep.serve;
+    lines.push('## End to end', '', `The whole server on the GPU under bench:serve's sweep: ${link}`, '');
+  }
   return lines.join('\n');
 }

@@ -10,7 +10,15 @@
  */
 import ort from 'onnxruntime-node';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildFromGguf, buildRandom } from '../../server/src/model/build/index.ts';
@@ -34,6 +42,8 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '10' },
     'bandwidth-gbs': { type: 'string' },
     serve: { type: 'boolean', default: true },
+    merge: { type: 'string' },
+    'serve-md': { type: 'string' },
   },
 });
 
@@ -257,4 +267,35 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-await main();
+/**
+ * Several runs' gpu.json into one report: a lease's 10-minute calls each measure part of the
+ * matrix. Later files win for the same model, provider and cache placement.
+ */
+function merge(files: readonly string[]): void {
+  const reports = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Report);
+  const first = reports[0];
+  if (first === undefined) throw new Error('--merge needs at least one gpu.json');
+  const rows = new Map<string, ModelRow>();
+  for (const r of reports) {
+    for (const row of r.rows) {
+      const key = `${row.model}|${row.provider}|${row.deviceKv}`;
+      // The fuller measurement of the same thing wins; on a tie, the later one.
+      if (row.decode.length >= (rows.get(key)?.decode.length ?? 0)) rows.set(key, row);
+    }
+  }
+  const serveMd = values['serve-md'];
+  if (serveMd !== undefined) copyFileSync(serveMd, join(values.out, 'gpu-serve.md'));
+  const serve = serveMd === undefined ? undefined : 'gpu-serve.md';
+  const report: Report = {
+    ...first,
+    date: reports.map((r) => r.date).join(', '),
+    seconds: reports.reduce((n, r) => n + r.seconds, 0),
+    rows: [...rows.values()],
+    ...(serve === undefined ? {} : { serve }),
+  };
+  writeFileSync(join(values.out, 'gpu.json'), JSON.stringify(report, null, 2));
+  writeFileSync(join(values.out, 'gpu.md'), renderReport(report));
+}
+
+if (values.merge === undefined) await main();
+else merge(list(values.merge));
