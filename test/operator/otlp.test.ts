@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PrometheusClient } from '../../operator/src/aiops/prometheus.ts';
+import { deliveredBytesPerS } from '../../operator/src/aiops/policies/compression.ts';
 import { readSignals, type DeploymentSignals } from '../../operator/src/aiops/signals.ts';
 import { setupPrometheus, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import { setupPrometheusOtlp, startPrometheusOtlp, type OtlpPrometheus } from '../support/prometheus-otlp.ts';
@@ -130,7 +131,7 @@ function assertSensible(s: DeploymentSignals, path: string): void {
   const gzip = node.arms.find((a) => a.arm.algorithm === 'gzip');
   assert.deepEqual(gzip?.arm, { algorithm: 'gzip', level: 1 }, `${path}: gzip arm at the server's level`);
   for (const a of node.arms)
-    assert.ok(a.deliveredBytesPerS > 0 && a.responses > 0, `${path}: arm measured: ${JSON.stringify(a)}`);
+    assert.ok(deliveredBytesPerS(a) > 0 && a.responses > 0, `${path}: arm measured: ${JSON.stringify(a)}`);
   assert.ok(node.drainSecondsMean > 0, `${path}: drain measured`);
 }
 

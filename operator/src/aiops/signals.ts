@@ -13,6 +13,8 @@ export interface Target {
 export interface NodeSignals {
   readonly arms: ArmStats[];
   readonly drainSecondsMean: number;
+  /** Bytes sent over drain time in the last minute; absent when nothing drained in it. */
+  readonly pathBytesPerS?: number;
 }
 
 export interface DeploymentSignals {
@@ -53,15 +55,22 @@ function armOf(encoding: string, level: string): Arm | undefined {
 async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<string, NodeSignals>> {
   const by = 'sum by (node, encoding, level)';
   const w = '[5m]';
-  const [bytes, compress, drain, count] = await Promise.all([
+  const [bytes, sent, compress, drain, count, recentSent, recentDrain] = await Promise.all([
     prom.query(`${by} (increase(autoglm_response_bytes_uncompressed_total${sel}${w}))`),
+    prom.query(`${by} (increase(autoglm_response_bytes_sent_total${sel}${w}))`),
     prom.query(`${by} (increase(autoglm_compression_seconds_sum${sel}${w}))`),
     prom.query(`${by} (increase(autoglm_response_drain_seconds_sum${sel}${w}))`),
     prom.query(`${by} (increase(autoglm_response_drain_seconds_count${sel}${w}))`),
+    // The path now: arms keep their ratio and CPU cost, a path can change within a minute.
+    prom.query(`sum by (node) (increase(autoglm_response_bytes_sent_total${sel}[1m]))`),
+    prom.query(`sum by (node) (increase(autoglm_response_drain_seconds_sum${sel}[1m]))`),
   ]);
-  const c = byArm(compress);
-  const d = byArm(drain);
-  const n = byArm(count);
+  const [b, c, d, n] = [sent, compress, drain, count].map(byArm) as [
+    Map<string, number>,
+    Map<string, number>,
+    Map<string, number>,
+    Map<string, number>,
+  ];
   const nodes = new Map<string, { arms: ArmStats[]; drain: number; responses: number }>();
   const at = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
   for (const s of bytes) {
@@ -69,19 +78,34 @@ async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<str
     const arm = armOf(label(s, 'encoding'), label(s, 'level'));
     const key = armLabels(s);
     const entry = nodes.get(node) ?? { arms: [], drain: 0, responses: 0 };
-    const seconds = at(c, key) + at(d, key);
     const responses = Math.round(at(n, key));
-    if (arm !== undefined && seconds > 0)
-      entry.arms.push({ arm, responses, deliveredBytesPerS: s.value / seconds });
+    if (arm !== undefined && s.value > 0) {
+      entry.arms.push({
+        arm,
+        responses,
+        uncompressedBytes: s.value,
+        sentBytes: at(b, key),
+        compressSeconds: at(c, key),
+        drainSeconds: at(d, key),
+      });
+    }
     entry.drain += at(d, key);
     entry.responses += responses;
     nodes.set(node, entry);
   }
+  const recent = (samples: readonly Sample[]) => new Map(samples.map((x) => [label(x, 'node'), x.value]));
+  const rs = recent(recentSent);
+  const rd = recent(recentDrain);
   return new Map(
-    [...nodes].map(([node, e]) => [
-      node,
-      { arms: e.arms, drainSecondsMean: e.responses > 0 ? e.drain / e.responses : 0 },
-    ]),
+    [...nodes].map(([node, e]) => {
+      const seconds = rd.get(node) ?? 0;
+      const signals: NodeSignals = {
+        arms: e.arms,
+        drainSecondsMean: e.responses > 0 ? e.drain / e.responses : 0,
+        ...(seconds > 0 ? { pathBytesPerS: (rs.get(node) ?? 0) / seconds } : {}),
+      };
+      return [node, signals];
+    }),
   );
 }
 

@@ -1,9 +1,16 @@
 /**
- * Response compression per node, chosen on measured delivered throughput: uncompressed bytes
- * per second of (compressing + draining to the client). Compression pays only when the time the
- * saved bytes would take on that node's path exceeds the time spent compressing; measuring the
- * throughput of each setting captures exactly that. Settings never tried yet are explored (UCB1),
- * so a node whose path slows down discovers that a higher level now pays.
+ * Response compression per node, by the rule the issue states: compress only when the time the
+ * saved bytes would take on that node's path exceeds the time spent compressing.
+ *
+ * Each setting (arm) has properties of its own that hold on any path: the bytes it sends per
+ * byte of response, and the CPU seconds it spends per byte. The path has one property shared by
+ * every arm: its bandwidth, measured from how long responses take to drain. So the expected
+ * seconds per response byte of an arm is  cpu/byte + (sent/byte) / bandwidth,  and arms are
+ * compared under the node's current path, not under whatever the path was when each was last
+ * tried (comparing raw delivered throughput across time chases noise and load shifts).
+ *
+ * Exploration is priced too: the cheapest compressed level is tried once, and the others only
+ * once some compression has been seen to pay on this node's path.
  */
 export interface Arm {
   readonly algorithm: 'none' | 'gzip' | 'br';
@@ -14,8 +21,17 @@ export interface ArmStats {
   readonly arm: Arm;
   /** Responses measured with this setting in the window. */
   readonly responses: number;
-  /** Uncompressed bytes per second of compress + drain time. */
-  readonly deliveredBytesPerS: number;
+  /** Window totals for this setting. */
+  readonly uncompressedBytes: number;
+  readonly sentBytes: number;
+  readonly compressSeconds: number;
+  readonly drainSeconds: number;
+}
+
+/** Uncompressed bytes per second of compress + drain time: what a client got. */
+export function deliveredBytesPerS(s: ArmStats): number {
+  const seconds = s.compressSeconds + s.drainSeconds;
+  return seconds > 0 ? s.uncompressedBytes / seconds : 0;
 }
 
 /** The least relative gain in delivered throughput that justifies leaving the current setting. */
@@ -43,57 +59,69 @@ export function armsWithin(
   return arms;
 }
 
-/** The measured arm with the best UCB1 score: normalized throughput plus an exploration bonus. */
-function ucb(arms: readonly Arm[], measured: ReadonlyMap<string, ArmStats>, c: number): ArmStats | undefined {
-  const all = [...measured.values()];
-  const best = Math.max(...all.map((s) => s.deliveredBytesPerS));
-  const total = all.reduce((n, s) => n + s.responses, 0);
-  let choice: ArmStats | undefined;
-  let score = -Infinity;
-  for (const a of arms) {
-    const s = measured.get(armKey(a));
-    if (s === undefined) continue;
-    const v = s.deliveredBytesPerS / best + c * Math.sqrt((2 * Math.log(total)) / s.responses);
-    if (v > score) {
-      score = v;
-      choice = s;
-    }
-  }
-  return choice;
+/** The node's path bandwidth, bytes/s: everything sent over the time it took to drain. */
+export function pathBytesPerS(stats: readonly ArmStats[]): number {
+  const sent = stats.reduce((n, s) => n + s.sentBytes, 0);
+  const drain = stats.reduce((n, s) => n + s.drainSeconds, 0);
+  return drain > 0 ? sent / drain : Infinity;
 }
 
-const mbps = (s: ArmStats) => (s.deliveredBytesPerS / 1e6).toFixed(2);
+/** Expected seconds per uncompressed response byte with this arm on a path of `bw` bytes/s. */
+export function secondsPerByte(s: ArmStats, bw: number): number {
+  if (s.arm.algorithm === 'none') return 1 / bw;
+  if (s.uncompressedBytes <= 0) return Infinity;
+  return (s.compressSeconds + s.sentBytes / bw) / s.uncompressedBytes;
+}
+
+const sPerMB = (x: number) => (x * 1e6).toFixed(3);
 
 /**
- * UCB1 over normalized throughput. `minResponses` keeps one noisy response from deciding;
- * `explore` scales the exploration bonus (0 = exploit only). A measured setting replaces the
- * current one only for a gain above the hysteresis: otherwise the exploration bonus alone would
- * swap near-equal levels back and forth.
+ * The arm to use next. `minResponses` keeps a few noisy responses from deciding; `pathBytesPerS`
+ * is the path's recent bandwidth (a path changes faster than arms need re-measuring). A measured
+ * arm replaces the current one only when it is expected to be faster by more than the hysteresis.
  */
 export function chooseArm(
   arms: readonly Arm[],
   stats: readonly ArmStats[],
   current: Arm,
-  opts: { minResponses?: number; explore?: number } = {},
+  opts: { minResponses?: number; pathBytesPerS?: number } = {},
 ): { arm: Arm; reason: string } {
   const min = opts.minResponses ?? 5;
   const measured = new Map(stats.filter((s) => s.responses >= min).map((s) => [armKey(s.arm), s]));
-  const untried = arms.find((a) => !measured.has(armKey(a)));
   const now = measured.get(armKey(current));
-  // Measure where we are first; then try what has never been measured.
+  // Measure where we are first.
   if (now === undefined) return { arm: current, reason: 'measuring the current setting' };
-  if (untried !== undefined) return { arm: untried, reason: `exploring ${armKey(untried)}: never measured` };
-  const pick = ucb(arms, measured, opts.explore ?? 0.5) ?? now;
-  if (
-    armKey(pick.arm) === armKey(current) ||
-    pick.deliveredBytesPerS < now.deliveredBytesPerS * (1 + HYSTERESIS)
-  )
+  // The recent path when the caller measured it, else the whole window's.
+  const bw = opts.pathBytesPerS ?? pathBytesPerS([...measured.values()]);
+  const none: ArmStats = {
+    arm: { algorithm: 'none', level: 0 },
+    responses: 0,
+    uncompressedBytes: 1,
+    sentBytes: 1,
+    compressSeconds: 0,
+    drainSeconds: 0,
+  };
+  const cost = (s: ArmStats) => secondsPerByte(s, bw);
+  const candidates = arms.map((a) => measured.get(armKey(a)) ?? (a.algorithm === 'none' ? none : undefined));
+  const known = candidates.filter((s): s is ArmStats => s !== undefined);
+  const best = known.reduce((b, s) => (cost(s) < cost(b) ? s : b), now);
+  const untried = arms.filter((a) => !measured.has(armKey(a)) && a.algorithm !== 'none');
+  const compressedKnown = known.some((s) => s.arm.algorithm !== 'none');
+  const paysHere = best.arm.algorithm !== 'none' && cost(best) < 1 / bw;
+  const explore = compressedKnown ? (paysHere ? untried[0] : undefined) : untried[0];
+  if (explore !== undefined) {
+    const why = compressedKnown ? 'compression pays on this path' : 'no compressed setting measured yet';
+    return { arm: explore, reason: `exploring ${armKey(explore)}: ${why}` };
+  }
+  const path = `path ${(bw / 1e6).toFixed(2)} MB/s`;
+  if (armKey(best.arm) === armKey(current) || cost(best) > cost(now) * (1 - HYSTERESIS)) {
     return {
       arm: current,
-      reason: `${armKey(current)} stays at ${mbps(now)} MB/s: nothing measured is ${String(HYSTERESIS * 100)} % better`,
+      reason: `${armKey(current)} stays: ${sPerMB(cost(now))} s/MB on ${path}, nothing ${String(HYSTERESIS * 100)} % faster`,
     };
+  }
   return {
-    arm: pick.arm,
-    reason: `${armKey(pick.arm)} delivers ${mbps(pick)} MB/s vs ${mbps(now)} MB/s now`,
+    arm: best.arm,
+    reason: `${armKey(best.arm)} takes ${sPerMB(cost(best))} s/MB vs ${sPerMB(cost(now))} s/MB now on ${path}`,
   };
 }

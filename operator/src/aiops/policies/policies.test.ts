@@ -72,11 +72,26 @@ describe('compression', () => {
   const arms = armsWithin(['none', 'gzip'], 1, 3);
   const none: Arm = { algorithm: 'none', level: 0 };
   const gz = (level: number): Arm => ({ algorithm: 'gzip', level });
-  const stat = (arm: Arm, mbps: number, responses = 50): ArmStats => ({
+  const MB = 1e6;
+  /**
+   * 50 responses of 1 MB with `ratio` of the bytes sent, `cpuMBps` of compression speed,
+   * over a path of `pathMBps`.
+   */
+  const stat = (arm: Arm, ratio: number, cpuMBps: number, pathMBps: number): ArmStats => ({
     arm,
-    responses,
-    deliveredBytesPerS: mbps * 1e6,
+    responses: 50,
+    uncompressedBytes: 50 * MB,
+    sentBytes: 50 * MB * ratio,
+    compressSeconds: arm.algorithm === 'none' ? 0 : 50 / cpuMBps,
+    drainSeconds: (50 * ratio) / pathMBps,
   });
+  // Higher levels send less and spend more CPU per byte.
+  const levels = (pathMBps: number) => [
+    stat(none, 1, Infinity, pathMBps),
+    stat(gz(1), 0.3, 100, pathMBps),
+    stat(gz(2), 0.25, 40, pathMBps),
+    stat(gz(3), 0.22, 10, pathMBps),
+  ];
 
   it('lists the settings inside the bounds', () => {
     assert.deepEqual(
@@ -85,25 +100,41 @@ describe('compression', () => {
     );
     assert.equal(armsWithin(['br'], 0, 11).length, 12);
   });
-  it('measures the current setting, then explores what was never measured', () => {
+  it('measures the current setting, then tries the cheapest compression once', () => {
     assert.deepEqual(chooseArm(arms, [], none).arm, none);
-    assert.deepEqual(chooseArm(arms, [stat(none, 1)], none).arm, gz(1));
+    assert.deepEqual(chooseArm(arms, [stat(none, 1, Infinity, 1)], none).arm, gz(1));
   });
-  it('settles on the setting with the best delivered throughput', () => {
-    const slowPath = [stat(none, 1), stat(gz(1), 3.0), stat(gz(2), 3.2), stat(gz(3), 2.5)];
-    assert.deepEqual(chooseArm(arms, slowPath, none, { explore: 0 }).arm, gz(2));
-    const fastPath = [stat(none, 80), stat(gz(1), 30), stat(gz(2), 25), stat(gz(3), 20)];
+  it('explores further levels only once compression has paid on this path', () => {
+    const fast = levels(500).slice(0, 2);
+    assert.deepEqual(chooseArm(arms, fast, none).arm, none, 'gzip:1 costs more than it saves at 500 MB/s');
+    const slow = levels(1).slice(0, 2);
+    assert.deepEqual(chooseArm(arms, slow, gz(1)).arm, gz(2), 'at 1 MB/s it pays: try the next level');
+  });
+  it('settles where CPU plus transfer time per byte is least', () => {
+    // 1 MB/s: gzip:1 0.31 s/MB, gzip:2 0.275, gzip:3 0.32 (its CPU outweighs its saving).
+    assert.deepEqual(chooseArm(arms, levels(1), none).arm, gz(2));
     assert.deepEqual(
-      chooseArm(arms, fastPath, gz(1), { explore: 0 }).arm,
+      chooseArm(arms, levels(500), gz(2)).arm,
       none,
       'compression does not pay on a fast path',
     );
   });
+  it('judges every setting on the recent path, not on the path it was measured on', () => {
+    // Measured while the path was fast; the path has since slowed to 1 MB/s.
+    const reason = chooseArm(arms, levels(500), none, { pathBytesPerS: 1 * MB });
+    assert.deepEqual(reason.arm, gz(2));
+    assert.match(reason.reason, /path 1\.00 MB\/s/);
+  });
   it('does not leave the current setting for a gain within the hysteresis', () => {
-    const close = [stat(none, 1), stat(gz(1), 3.0), stat(gz(2), 3.1), stat(gz(3), 2.9)];
-    assert.deepEqual(chooseArm(arms, close, gz(1), { explore: 0 }).arm, gz(1));
-    assert.deepEqual(chooseArm(arms, close, gz(1), { explore: 2 }).arm, gz(1), 'not for exploration either');
-    assert.deepEqual(chooseArm(arms, close, none, { explore: 0 }).arm, gz(2));
+    // gzip:1 at 0.31 s/MB vs gzip:2 at 0.3 s/MB: 3 % apart.
+    const close = [
+      stat(none, 1, Infinity, 1),
+      stat(gz(1), 0.3, 100, 1),
+      stat(gz(2), 0.28, 50, 1),
+      stat(gz(3), 0.27, 5, 1),
+    ];
+    assert.deepEqual(chooseArm(arms, close, gz(1)).arm, gz(1));
+    assert.deepEqual(chooseArm(arms, close, none).arm, gz(2));
   });
 });
 
