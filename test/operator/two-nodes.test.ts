@@ -247,6 +247,11 @@ async function measuredArms(p: RunningPrometheus): Promise<Map<string, number>> 
   return arms;
 }
 
+/** node-b has measured every arm (compression pays there), node-a none and the cheapest level. */
+function explored(arms: ReadonlyMap<string, number>): boolean {
+  return (arms.get('node-b') ?? 0) >= ARMS && (arms.get('node-a') ?? 0) >= FAST_PATH_ARMS;
+}
+
 /**
  * Waits until node-b has measured every arm and node-a none and the cheapest gzip level, and,
  * after that, node-b has kept a gzip setting for HOLD_MS while node-a's setting is none.
@@ -259,16 +264,10 @@ async function settle(
 ): Promise<void> {
   const deadline = Date.now() + SETTLE_MS;
   let measuredAt: number | undefined;
-  let arms = new Map<string, number>();
   for (;;) {
     if (l.error !== undefined) throw l.error;
-    arms = await measuredArms(p);
-    if (
-      measuredAt === undefined &&
-      (arms.get('node-b') ?? 0) >= ARMS &&
-      (arms.get('node-a') ?? 0) >= FAST_PATH_ARMS
-    )
-      measuredAt = Date.now();
+    const arms = await measuredArms(p);
+    if (measuredAt === undefined && explored(arms)) measuredAt = Date.now();
     const since = k.compressedSince('node-b');
     if (
       measuredAt !== undefined &&
