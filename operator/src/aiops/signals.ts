@@ -65,12 +65,10 @@ async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<str
     prom.query(`sum by (node) (increase(autoglm_response_bytes_sent_total${sel}[1m]))`),
     prom.query(`sum by (node) (increase(autoglm_response_drain_seconds_sum${sel}[1m]))`),
   ]);
-  const [b, c, d, n] = [sent, compress, drain, count].map(byArm) as [
-    Map<string, number>,
-    Map<string, number>,
-    Map<string, number>,
-    Map<string, number>,
-  ];
+  const b = byArm(sent);
+  const c = byArm(compress);
+  const d = byArm(drain);
+  const n = byArm(count);
   const nodes = new Map<string, { arms: ArmStats[]; drain: number; responses: number }>();
   const at = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
   for (const s of bytes) {

@@ -1,6 +1,6 @@
 /**
- * Response compression per node, by the rule the issue states: compress only when the time the
- * saved bytes would take on that node's path exceeds the time spent compressing.
+ * Response compression per node, by one rule: compress only when the time the saved bytes would
+ * take on that node's path exceeds the time spent compressing.
  *
  * Each setting (arm) has properties of its own that hold on any path: the bytes it sends per
  * byte of response, and the CPU seconds it spends per byte. The path has one property shared by
@@ -34,7 +34,7 @@ export function deliveredBytesPerS(s: ArmStats): number {
   return seconds > 0 ? s.uncompressedBytes / seconds : 0;
 }
 
-/** The least relative gain in delivered throughput that justifies leaving the current setting. */
+/** The least relative saving in expected time per byte that justifies leaving the current setting. */
 export const HYSTERESIS = 0.05;
 
 export const armKey = (a: Arm) => (a.algorithm === 'none' ? 'none' : `${a.algorithm}:${String(a.level)}`);
