@@ -10,7 +10,8 @@
  * tried (comparing raw delivered throughput across time chases noise and load shifts).
  *
  * Exploration is priced too: the cheapest compressed level is tried once, and the others only
- * once some compression has been seen to pay on this node's path.
+ * once some compression has been seen to pay on this node's path (or when the bounds leave out
+ * none, so that compression is required and only its level is to be found).
  */
 export interface Arm {
   readonly algorithm: 'none' | 'gzip' | 'br';
@@ -76,6 +77,29 @@ export function secondsPerByte(s: ArmStats, bw: number): number {
 const sPerMB = (x: number) => (x * 1e6).toFixed(3);
 
 /**
+ * The next never-measured compressed level worth a try, if any: the cheapest one while nothing
+ * compressed is measured, the rest once compression pays on this path, or whenever the bounds
+ * leave out none (compression is then the user's choice, and only its level is ours to find).
+ */
+function exploration(
+  arms: readonly Arm[],
+  measured: ReadonlyMap<string, ArmStats>,
+  seen: { readonly compressedKnown: boolean; readonly paysHere: boolean },
+): { arm: Arm; reason: string } | undefined {
+  const untried = arms.find((a) => !measured.has(armKey(a)) && a.algorithm !== 'none');
+  if (untried === undefined) return undefined;
+  const mandatory = !arms.some((a) => a.algorithm === 'none');
+  const why = !seen.compressedKnown
+    ? 'no compressed setting measured yet'
+    : seen.paysHere
+      ? 'compression pays on this path'
+      : mandatory
+        ? 'the bounds require compression'
+        : undefined;
+  return why === undefined ? undefined : { arm: untried, reason: `exploring ${armKey(untried)}: ${why}` };
+}
+
+/**
  * The arm to use next. `minResponses` keeps a few noisy responses from deciding; `pathBytesPerS`
  * is the path's recent bandwidth (a path changes faster than arms need re-measuring). A measured
  * arm replaces the current one only when it is expected to be faster by more than the hysteresis.
@@ -105,14 +129,11 @@ export function chooseArm(
   const candidates = arms.map((a) => measured.get(armKey(a)) ?? (a.algorithm === 'none' ? none : undefined));
   const known = candidates.filter((s): s is ArmStats => s !== undefined);
   const best = known.reduce((b, s) => (cost(s) < cost(b) ? s : b), now);
-  const untried = arms.filter((a) => !measured.has(armKey(a)) && a.algorithm !== 'none');
-  const compressedKnown = known.some((s) => s.arm.algorithm !== 'none');
-  const paysHere = best.arm.algorithm !== 'none' && cost(best) < 1 / bw;
-  const explore = compressedKnown ? (paysHere ? untried[0] : undefined) : untried[0];
-  if (explore !== undefined) {
-    const why = compressedKnown ? 'compression pays on this path' : 'no compressed setting measured yet';
-    return { arm: explore, reason: `exploring ${armKey(explore)}: ${why}` };
-  }
+  const next = exploration(arms, measured, {
+    compressedKnown: known.some((s) => s.arm.algorithm !== 'none'),
+    paysHere: best.arm.algorithm !== 'none' && cost(best) < 1 / bw,
+  });
+  if (next !== undefined) return next;
   const path = `path ${(bw / 1e6).toFixed(2)} MB/s`;
   if (armKey(best.arm) === armKey(current) || cost(best) > cost(now) * (1 - HYSTERESIS)) {
     return {

@@ -110,6 +110,12 @@ describe('compression', () => {
     const slow = levels(1).slice(0, 2);
     assert.deepEqual(chooseArm(arms, slow, gz(1)).arm, gz(2), 'at 1 MB/s it pays: try the next level');
   });
+  it('when the bounds leave out none, explores every level even where compression does not pay', () => {
+    const gzipOnly = armsWithin(['gzip'], 1, 3);
+    const fast = levels(500).slice(1, 2);
+    assert.deepEqual(chooseArm(gzipOnly, fast, gz(1)).arm, gz(2));
+    assert.match(chooseArm(gzipOnly, fast, gz(1)).reason, /the bounds require compression/);
+  });
   it('settles where CPU plus transfer time per byte is least', () => {
     // 1 MB/s: gzip:1 0.31 s/MB, gzip:2 0.275, gzip:3 0.32 (its CPU outweighs its saving).
     assert.deepEqual(chooseArm(arms, levels(1), none).arm, gz(2));
