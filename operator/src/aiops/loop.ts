@@ -6,18 +6,13 @@
  * only into `status.tuning.recommendations`. Missing or stale metrics freeze the loop for that
  * object with `MetricsAvailable=False`. Nothing here ever writes spec.
  */
-import {
-  API_VERSION,
-  PLURAL,
-  type AutoGLMDeployment,
-  type Condition,
-  type Decision,
-} from '../../../crds/deployment.ts';
+import type { AutoGLMDeployment, Condition, Decision } from '../../../crds/deployment.ts';
 import { withCondition } from '../controller/conditions.ts';
+import { statusApply } from '../controller/status.ts';
 import { isNotFound } from '../errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
-import { resourcePath, type KubeClient, type KubeObject } from '../kube/rest.ts';
+import type { KubeClient, KubeObject } from '../kube/rest.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { applyChanges, plan, parseCompression, type Change } from './plan.ts';
 import { MetricsUnavailable, PrometheusClient } from './prometheus.ts';
@@ -247,19 +242,7 @@ export class TuningLoop {
 
   /** Server-side apply of the loop's own status fields, under its own field manager. */
   async #write(agd: AGD, status: Record<string, unknown>): Promise<void> {
-    const path = resourcePath({
-      apiVersion: API_VERSION,
-      plural: PLURAL,
-      namespace: agd.metadata.namespace,
-      name: agd.metadata.name,
-      subresource: 'status',
-    });
-    const body = {
-      apiVersion: API_VERSION,
-      kind: agd.kind,
-      metadata: { name: agd.metadata.name, namespace: agd.metadata.namespace, uid: agd.metadata.uid },
-      status,
-    };
+    const { path, body } = statusApply(agd, status);
     try {
       await this.#o.client.request('PATCH', path, {
         body,

@@ -5,12 +5,7 @@
  * children of a deleted object.
  */
 import { isDeepStrictEqual } from 'node:util';
-import {
-  API_VERSION,
-  PLURAL,
-  type AutoGLMDeployment,
-  type AutoGLMDeploymentSpec,
-} from '../../../crds/deployment.ts';
+import type { AutoGLMDeployment, AutoGLMDeploymentSpec } from '../../../crds/deployment.ts';
 import { KubeApiError, PROBLEM_REASONS, isNotFound } from '../errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
@@ -21,6 +16,7 @@ import { OWNER_LABEL } from './labels.ts';
 import {
   computeStatus,
   ownedPart,
+  statusApply,
   transitions,
   type DeploymentView,
   type PodView,
@@ -180,20 +176,9 @@ export class Reconciler {
       now: (this.#d.now ?? (() => new Date()))(),
     });
     if (isDeepStrictEqual(ownedPart(agd.status), next)) return;
-    const path = resourcePath({
-      apiVersion: API_VERSION,
-      plural: PLURAL,
-      namespace: agd.metadata.namespace,
-      name: agd.metadata.name,
-      subresource: 'status',
-    });
+    const { path, body } = statusApply(agd, next);
     try {
-      await this.#d.client.apply(path, {
-        apiVersion: agd.apiVersion,
-        kind: agd.kind,
-        metadata: { name: agd.metadata.name, namespace: agd.metadata.namespace, uid: agd.metadata.uid },
-        status: next,
-      });
+      await this.#d.client.apply(path, body);
     } catch (err) {
       if (isNotFound(err) || (err instanceof KubeApiError && err.status === 409)) return; // deleted or replaced meanwhile
       throw err;

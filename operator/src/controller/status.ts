@@ -3,9 +3,15 @@
  * problems found this round. Conditions follow what Argo CD, Flux and kstatus read:
  * Available, Progressing and Degraded, plus ModelReady.
  */
-import type { AutoGLMDeployment, AutoGLMDeploymentStatus, Condition } from '../../../crds/deployment.ts';
+import {
+  API_VERSION,
+  PLURAL,
+  type AutoGLMDeployment,
+  type AutoGLMDeploymentStatus,
+  type Condition,
+} from '../../../crds/deployment.ts';
 import type { ProblemReason } from '../errors.ts';
-import type { KubeObject } from '../kube/rest.ts';
+import { resourcePath, type KubeObject } from '../kube/rest.ts';
 import { withCondition, type ConditionInput } from './conditions.ts';
 import { OWNER_LABEL } from './labels.ts';
 
@@ -214,3 +220,19 @@ export function transitions(
 }
 
 export type { KubeObject };
+
+/**
+ * A server-side apply of some status fields of one object: its status subresource and the
+ * smallest body that names the object. The reconciler and the tuning loop each apply their own
+ * fields this way, under their own field managers.
+ */
+export function statusApply(
+  agd: AutoGLMDeployment & KubeObject,
+  status: object,
+): { readonly path: string; readonly body: Record<string, unknown> } {
+  const { name, namespace, uid } = agd.metadata;
+  return {
+    path: resourcePath({ apiVersion: API_VERSION, plural: PLURAL, namespace, name, subresource: 'status' }),
+    body: { apiVersion: API_VERSION, kind: agd.kind, metadata: { name, namespace, uid }, status },
+  };
+}
