@@ -8,7 +8,7 @@
  * `<dir>/cluster.json`, so clusterUp() on a healthy cluster returns it as it is and
  * clusterDown() (or `npm run cluster:down`) stops it from any process.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { homedir } from 'node:os';
@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMPONENTS, componentSpec, KWOK_NODE_ANNOTATION } from './components.ts';
 import type { Component, Layout, Ports } from './components.ts';
+import { run } from '../support/process.ts';
 import { ensurePki, type ClientName, type Pki } from './pki.ts';
 import {
   freePort,
@@ -167,22 +168,13 @@ async function apiserverReady(server: string, pki: Pki): Promise<boolean> {
 }
 
 /** Runs the built kubectl against `kubeconfig`; resolves with stdout, rejects with stderr. */
-export function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(kubectlPath(), [`--kubeconfig=${kubeconfig}`, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve(out);
-      else reject(new Error(`kubectl ${args.join(' ')} exited ${String(code)}: ${err.trim()}`));
-    });
-    child.stdin.end(input ?? '');
+export async function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<string> {
+  const res = await run(kubectlPath(), [`--kubeconfig=${kubeconfig}`, ...args], {
+    ...(input === undefined ? {} : { input }),
   });
+  if (res.code !== 0)
+    throw new Error(`kubectl ${args.join(' ')} exited ${String(res.code)}: ${res.stderr.trim()}`);
+  return res.stdout;
 }
 
 function buildBinaries(): void {

@@ -5,33 +5,22 @@
  * scripts/setup-python-openai.sh.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { useServedModel } from '../support/server.ts';
 import { ROOT } from '../support/policy-tools.ts';
+import { run } from '../support/process.ts';
+import { useServedModel } from '../support/server.ts';
 
 const TOKENS = 6;
 
-/** Runs a client to its end; resolves with its exit code and output. */
-function runClient(cmd: string, args: string[], baseUrl: string) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: ROOT,
-      env: { ...process.env, AUTOGLM_BASE_URL: baseUrl, AUTOGLM_MAX_TOKENS: String(TOKENS) },
-      timeout: 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
+/** Runs a client to its end against `baseUrl`. */
+const runClient = (cmd: string, args: string[], baseUrl: string) =>
+  run(cmd, args, {
+    env: { ...process.env, AUTOGLM_BASE_URL: baseUrl, AUTOGLM_MAX_TOKENS: String(TOKENS) },
+    timeoutMs: 120_000,
   });
-}
 
 describe('example clients (examples/clients/)', { timeout: 10 * 60_000 }, () => {
   const served = useServedModel();

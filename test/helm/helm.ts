@@ -2,46 +2,16 @@
  * Helm for the chart tests: the pinned CLI that scripts/setup-helm.sh builds (run here when it
  * is missing, so a fresh machine needs nothing else), run with its own config and cache dirs.
  */
-import { spawn } from 'node:child_process';
 import { cp, mkdtemp } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { run, type RunResult } from '../support/process.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CHART = join(ROOT, 'charts/autoglm');
 const SETUP = join(ROOT, 'scripts/setup-helm.sh');
-
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to completion; never rejects on a non-zero exit. */
-export function run(
-  cmd: string,
-  args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: opts.env ?? process.env,
-      cwd: opts.cwd ?? ROOT,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
-}
 
 let helmBin: Promise<string> | undefined;
 /** Helm's own config, cache and data dirs: beside the binary, not under ~/.config and ~/.cache/helm. */

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../cluster/procs.ts';
-import { ROOT, run } from '../helm/helm.ts';
+import { ROOT } from '../helm/helm.ts';
+import { run } from '../support/process.ts';
 import {
   copies,
   dockerignoreKeeps,
