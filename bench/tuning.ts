@@ -16,6 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  agdManifest,
   clusterWithCrd,
   freshNamespace,
   sleep,
@@ -84,13 +85,10 @@ interface ArmResult {
 }
 
 function agdYaml(ns: string, promUrl: string, mode: 'Off' | 'Auto'): string {
-  return `apiVersion: serving.autoglm.io/v1alpha1
-kind: AutoGLMDeployment
-metadata:
-  name: ${AGD}
-  namespace: ${ns}
-spec:
-  model:
+  return agdManifest(
+    ns,
+    AGD,
+    `  model:
     source: hf:org/${AGD}
   tuning:
     mode: "${mode}"
@@ -99,7 +97,8 @@ spec:
     bounds:
       compression: { algorithms: [none, gzip], minLevel: 1, maxLevel: 6 }
       streamChunkTokens: { min: 1, max: 8 }
-`;
+`,
+  );
 }
 
 async function complete(s: Server, t0: number, signal: AbortSignal): Promise<Sample> {

@@ -26,6 +26,7 @@ import { SERVING_PARAMS_DEFAULTS, TUNING_API_VERSION, TUNING_KIND } from '../../
 import { DASHBOARDS, REPO_ROOT, staleDashboards } from '../../dashboards/render.ts';
 import type { RunningServer } from '../../server/src/http/server.ts';
 import {
+  agdManifest,
   clusterWithCrd,
   eventually,
   freshNamespace,
@@ -175,8 +176,7 @@ async function startServer(): Promise<RunningServer> {
 }
 
 const agdYaml = (ns: string, name: string, modelSpec: string) =>
-  `apiVersion: serving.autoglm.io/v1alpha1\nkind: AutoGLMDeployment\nmetadata:\n  name: ${name}\n  namespace: ${ns}\n` +
-  `spec:\n  model:\n    source: hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF\n${modelSpec}`;
+  agdManifest(ns, name, `  model:\n    source: hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF\n${modelSpec}`);
 
 /** The operator in a fresh namespace, once it has reconciled one deployment and requeued another. */
 async function startOperatorWithWork(): Promise<RunningOperator> {

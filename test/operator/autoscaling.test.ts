@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setupPrometheus, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import {
+  agdManifest,
   clusterWithCrd,
   eventually,
   freshNamespace,
@@ -95,13 +96,11 @@ before(async () => {
   prom = await startPrometheus([
     { job: 'servers', target: '', targetsFile: join(dir, 'targets.json'), labels: {} },
   ]);
-  await c.apply(`apiVersion: serving.autoglm.io/v1alpha1
-kind: AutoGLMDeployment
-metadata:
-  name: scaled
-  namespace: ${ns}
-spec:
-  model:
+  await c.apply(
+    agdManifest(
+      ns,
+      'scaled',
+      `  model:
     source: hf:org/scaled
   autoscaling:
     enabled: true
@@ -111,7 +110,9 @@ spec:
   tuning:
     prometheusURL: ${prom.url}
     cooldownSeconds: { replicas: 10 }
-`);
+`,
+    ),
+  );
   op = await startOperator(c.info, {
     leaseNamespace: ns,
     namespace: ns,

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { restartApiServer } from '../cluster/cluster.ts';
 import {
+  agdManifest,
   clusterWithCrd,
   eventually,
   freshNamespace,
@@ -71,8 +72,7 @@ async function waitCondition(
     timeoutMs,
   );
 }
-const agdYaml = (name: string, spec: string) =>
-  `apiVersion: serving.autoglm.io/v1alpha1\nkind: AutoGLMDeployment\nmetadata:\n  name: ${name}\n  namespace: ${ns}\nspec:\n${spec}`;
+const agdYaml = (name: string, spec: string) => agdManifest(ns, name, spec);
 const SOURCE = '  model:\n    source: hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF\n';
 
 async function childRvs(name: string): Promise<Record<string, string>> {

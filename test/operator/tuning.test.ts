@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { setupPrometheus, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import {
+  agdManifest,
   clusterWithCrd,
   eventually,
   freshNamespace,
@@ -80,13 +81,10 @@ async function traffic(n: number): Promise<void> {
 }
 
 function agdYaml(mode: string, promUrl: string): string {
-  return `apiVersion: serving.autoglm.io/v1alpha1
-kind: AutoGLMDeployment
-metadata:
-  name: tuned
-  namespace: ${ns}
-spec:
-  model:
+  return agdManifest(
+    ns,
+    'tuned',
+    `  model:
     source: hf:org/tuned
   tuning:
     mode: ${mode}
@@ -95,7 +93,8 @@ spec:
     bounds:
       compression: { algorithms: [none, gzip], minLevel: 1, maxLevel: 2 }
       streamChunkTokens: { min: 1, max: 8 }
-`;
+`,
+  );
 }
 
 before(async () => {

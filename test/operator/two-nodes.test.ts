@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setupPrometheus, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import {
+  agdManifest,
   clusterWithCrd,
   eventually,
   freshNamespace,
@@ -145,13 +146,10 @@ function startLoad(servers: readonly Server[], ms: number): Load {
 }
 
 function agdYaml(ns: string, promUrl: string): string {
-  return `apiVersion: serving.autoglm.io/v1alpha1
-kind: AutoGLMDeployment
-metadata:
-  name: ${AGD}
-  namespace: ${ns}
-spec:
-  model:
+  return agdManifest(
+    ns,
+    AGD,
+    `  model:
     source: hf:org/${AGD}
   tuning:
     mode: Auto
@@ -159,7 +157,8 @@ spec:
     cooldownSeconds: { replicas: 0, batching: 0, transport: 0 }
     bounds:
       compression: { algorithms: [none, gzip], minLevel: 1, maxLevel: 6 }
-`;
+`,
+  );
 }
 
 const describeDecisions = (ds: readonly Decision[]) =>

@@ -9,6 +9,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { API_VERSION, KIND } from '../../crds/deployment.ts';
 import { clusterUp, kubectl, type ClusterInfo } from '../cluster/cluster.ts';
 import { freePort, tail } from '../cluster/procs.ts';
 
@@ -131,4 +132,9 @@ export async function freshNamespace(c: Cluster, prefix: string): Promise<string
   const ns = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
   await c.kubectl(['create', 'namespace', ns]);
   return ns;
+}
+
+/** An AutoGLMDeployment manifest: `spec` is the YAML under `spec:`, indented two spaces. */
+export function agdManifest(namespace: string, name: string, spec: string): string {
+  return `apiVersion: ${API_VERSION}\nkind: ${KIND}\nmetadata:\n  name: ${name}\n  namespace: ${namespace}\nspec:\n${spec}`;
 }
