@@ -31,6 +31,8 @@ export const HARD_LIMITS = {
   maxBatchedTokens: limits(knob.maxBatchedTokens),
   maxQueueDelayMs: limits(knob.maxQueueDelayMs),
   streamChunkTokens: limits(knob.streamChunkTokens),
+  kvWindowTokens: limits(knob.kvWindowTokens),
+  headEntropyThreshold: limits(knob.headEntropyThreshold),
   replicas: { minimum: 0, maximum: 1000 },
   compressionLevel: { minimum: 0, maximum: 11 },
 } as const;
@@ -86,10 +88,13 @@ const ModelSchema = Type.Object(
       default: 'auto',
       description: 'auto: by what the source holds. gguf is built to ONNX at start; onnx is served as is.',
     }),
-    precision: Type.Union([Type.Literal('int4'), Type.Literal('fp16'), Type.Literal('fp32')], {
-      default: 'int4',
-      description: 'Weight precision of the ONNX model built from a GGUF source.',
-    }),
+    precision: Type.Union(
+      [Type.Literal('int4'), Type.Literal('int8'), Type.Literal('fp16'), Type.Literal('fp32')],
+      {
+        default: 'int4',
+        description: 'Weight precision of the ONNX model built from a GGUF source.',
+      },
+    ),
     servedName: Type.Optional(
       Type.String({ minLength: 1, maxLength: 253, description: 'The name clients send as "model".' }),
     ),
@@ -243,6 +248,15 @@ const BoundsSchema = Type.Object(
     maxBatchedTokens: bound('maxBatchedTokens', 'Tokens per engine step.'),
     maxQueueDelayMs: bound('maxQueueDelayMs', 'Batch-filling wait, in milliseconds.', false),
     streamChunkTokens: bound('streamChunkTokens', 'Tokens per streamed event.'),
+    kvWindowTokens: bound(
+      'kvWindowTokens',
+      'KV-cache window (StreamingLLM) in tokens; 0 keeps every token. Only settings with a quality price are chosen.',
+    ),
+    headEntropyThreshold: bound(
+      'headEntropyThreshold',
+      'Attention-head gating threshold; 0 gates nothing. Only settings with a quality price are chosen.',
+      false,
+    ),
     compression: Type.Optional(
       Type.Object(
         {
@@ -293,11 +307,31 @@ const TuningSchema = Type.Object(
     ),
     slo: SloSchema,
     bounds: BoundsSchema,
+    qualityPrices: Type.Optional(
+      Type.Array(
+        Type.Object({
+          knob: Type.Union([Type.Literal('kvWindowTokens'), Type.Literal('headEntropyThreshold')]),
+          value: Type.Number({ minimum: 0, maximum: 1048576 }),
+          perplexityIncrease: Type.Number({
+            minimum: -1,
+            maximum: 100,
+            description: 'Relative perplexity increase against the dense setting, e.g. 0.02 for +2 %.',
+          }),
+        }),
+        {
+          maxItems: 64,
+          description:
+            'Measured quality price of sparsity settings (npm run bench:sparsity writes them to ' +
+            'bench/results/sparsity.json). The loop chooses only priced settings within slo.maxPerplexityIncrease.',
+        },
+      ),
+    ),
     cooldownSeconds: Type.Object(
       {
         replicas: Type.Integer({ minimum: 0, maximum: 86400, default: 60 }),
         batching: Type.Integer({ minimum: 0, maximum: 86400, default: 60 }),
         transport: Type.Integer({ minimum: 0, maximum: 86400, default: 30 }),
+        sparsity: Type.Integer({ minimum: 0, maximum: 86400, default: 120 }),
       },
       { default: {}, description: 'The least time between two changes of one knob.' },
     ),
@@ -396,6 +430,8 @@ const NodeTuning = Type.Object({
   maxBatchedTokens: Type.Optional(Type.Integer()),
   maxQueueDelayMs: Type.Optional(Type.Number()),
   streamChunkTokens: Type.Optional(Type.Integer()),
+  kvWindowTokens: Type.Optional(Type.Integer()),
+  headEntropyThreshold: Type.Optional(Type.Number()),
   compression: Type.Optional(
     Type.Object({ algorithm: Type.String({ maxLength: 8 }), level: Type.Optional(Type.Integer()) }),
   ),

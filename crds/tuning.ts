@@ -86,6 +86,31 @@ export const ServingParamsSchema = Type.Object(
       maximum: 64,
       description: 'Tokens per server-sent event when streaming.',
     }),
+    kvWindowTokens: Type.Integer({
+      minimum: 0,
+      maximum: 1048576,
+      description:
+        'KV-cache sparsity (StreamingLLM): most recent tokens a sequence keeps in the cache besides its ' +
+        'sink tokens; older ones are evicted. 0 keeps every token. Models with a shared-slot cache only.',
+    }),
+    kvSinkTokens: Type.Integer({
+      minimum: 0,
+      maximum: 1024,
+      description: 'First tokens of a sequence that are never evicted (attention sinks).',
+    }),
+    headEntropyThreshold: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description:
+        'Attention-head gating: a head whose attention entropy, normalized to 0..1, is below this is ' +
+        'skipped until the next measurement (the most focused heads go first). 0 skips none. ' +
+        'Models built with head gating only.',
+    }),
+    headUpdateInterval: Type.Integer({
+      minimum: 1,
+      maximum: 65536,
+      description: 'Tokens between two measurements of head entropy, each run with every head.',
+    }),
   },
   closed,
 );
@@ -128,13 +153,17 @@ export type TuningFile = Static<typeof TuningFileSchema>;
 
 export type TuningParseResult = { ok: true; value: TuningFile } | { ok: false; errors: string[] };
 
-/** Sensible for a CPU: small batches, a token per event, no compression. */
+/** Sensible for a CPU: small batches, a token per event, no compression, no sparsity. */
 export const SERVING_PARAMS_DEFAULTS: ServingParams = deepFreeze({
   maxBatchSize: 32,
   maxBatchedTokens: 2048,
   maxQueueDelayMs: 2,
   compression: { algorithm: 'none' },
   streamChunkTokens: 1,
+  kvWindowTokens: 0,
+  kvSinkTokens: 4,
+  headEntropyThreshold: 0,
+  headUpdateInterval: 32,
 });
 
 /** Every problem with a set of parameters (empty when valid), each led by its path. */

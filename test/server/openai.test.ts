@@ -7,6 +7,7 @@ import http from 'node:http';
 import { describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { metricValue, serve, useServedModel } from '../support/server.ts';
+import { SERVING_PARAMS_DEFAULTS } from '../../crds/tuning.ts';
 
 const served = useServedModel();
 
@@ -205,13 +206,7 @@ describe('errors arrive as the SDK error classes', () => {
   test('429 with Retry-After when the queue is full', async () => {
     const small = await serve(served.model.dir, {
       maxWaiting: 1,
-      params: {
-        maxBatchSize: 1,
-        maxBatchedTokens: 64,
-        maxQueueDelayMs: 0,
-        compression: { algorithm: 'none' },
-        streamChunkTokens: 1,
-      },
+      params: { ...SERVING_PARAMS_DEFAULTS, maxBatchSize: 1, maxBatchedTokens: 64, maxQueueDelayMs: 0 },
     });
     try {
       const c = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: 'x', maxRetries: 0 });

@@ -16,11 +16,18 @@ import { desiredReplicas } from '../controller/reconciler.ts';
 import { nextBatchSize, aimd, breached, type LatencySignals } from './policies/batching.ts';
 import { armKey, armsWithin, chooseArm, type Arm } from './policies/compression.ts';
 import { decideReplicas } from './policies/replicas.ts';
+import { admitted, nextSparsity, type SparsityKnob } from './policies/sparsity.ts';
 import { nextChunkTokens } from './policies/transport.ts';
 import type { DeploymentSignals } from './signals.ts';
 
 export type Knob =
-  'replicas' | 'maxBatchSize' | 'maxBatchedTokens' | 'maxQueueDelayMs' | 'compression' | 'streamChunkTokens';
+  | 'replicas'
+  | 'maxBatchSize'
+  | 'maxBatchedTokens'
+  | 'maxQueueDelayMs'
+  | 'compression'
+  | 'streamChunkTokens'
+  | SparsityKnob;
 
 export interface Change {
   readonly knob: Knob;
@@ -165,6 +172,29 @@ function planBatching(ctx: Ctx): void {
   }
 }
 
+/** Deployment-wide, like batching: a sparsity setting changes quality for every request alike. */
+function planSparsity(ctx: Ctx): void {
+  const { bounds, slo, cooldownSeconds, qualityPrices } = ctx.agd.spec.tuning;
+  const cur = effectiveParams(ctx.agd);
+  const signals = {
+    peakKvUsage: ctx.s.peakKvUsage,
+    kvThreshold: ctx.agd.spec.autoscaling.targets.kvCacheUsage,
+    itlP99Ms: ctx.s.itlP99Ms,
+    itlSloMs: slo.itlP99Ms,
+  };
+  for (const knob of ['kvWindowTokens', 'headEntropyThreshold'] as const) {
+    const range = bounds[knob];
+    if (range === undefined) continue;
+    const ladder = admitted(knob, range, qualityPrices ?? [], slo.maxPerplexityIncrease);
+    const gated = !ladder.includes(cur[knob]);
+    // Stepping back inside the gate waits for no cooldown.
+    if (!gated && secondsSince(lastDecision(ctx.decisions, knob), ctx.now) < cooldownSeconds.sparsity)
+      continue;
+    const step = nextSparsity(knob, cur[knob], ladder, signals);
+    propose(ctx, { knob, from: String(cur[knob]), to: String(step.value), reason: step.reason });
+  }
+}
+
 function planNode(ctx: Ctx, node: string): void {
   const { bounds, cooldownSeconds } = ctx.agd.spec.tuning;
   const ns = ctx.s.nodes.get(node);
@@ -216,6 +246,7 @@ export function plan(agd: AutoGLMDeployment, s: DeploymentSignals, now: Date): C
   const ctx: Ctx = { agd, s, now, decisions: agd.status?.decisions ?? [], out: [] };
   planReplicas(ctx);
   planBatching(ctx);
+  planSparsity(ctx);
   for (const node of [...s.nodes.keys()].sort()) if (node !== '') planNode(ctx, node);
   return ctx.out;
 }

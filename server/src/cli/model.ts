@@ -19,7 +19,8 @@ options:
   --precision int4|fp16|fp32
                            weights; int4 maps Q4_0/Q4_1 blocks exactly (default int4)
   --external-data          store weights in onnx/model.onnx_data (automatic over 2 GB)
-  --accuracy-level 0|4     int4 matmul compute: 0 float32 (default, exact), 4 int8 activations (faster)
+  --accuracy-level 0|4     int4/int8 matmul compute: 0 float32 (default, exact), 4 int8 activations (faster)
+  --head-gating            attention computes only the heads the engine asks for (--head-entropy-threshold)
   --random <size>          seeded random weights with real shapes: tiny, small, 1b
   --arch llama|qwen2       architecture for --random (default llama)
   --seed <n>               seed for --random (default 0)`;
@@ -37,6 +38,7 @@ function buildOptions(v: {
   precision?: string | boolean;
   'external-data'?: string | boolean;
   'accuracy-level'?: string | boolean;
+  'head-gating'?: string | boolean;
 }): BuildOptions {
   const str = (x: string | boolean | undefined) => (typeof x === 'string' ? x : undefined);
   const level = oneOf(str(v['accuracy-level']), ['0', '4'] as const, 'accuracy-level', '0');
@@ -45,6 +47,7 @@ function buildOptions(v: {
     precision: oneOf(str(v.precision), PRECISIONS, 'precision', DEFAULT_BUILD.precision),
     ...(v['external-data'] === true ? { externalData: true } : {}),
     ...(level === '4' ? { accuracyLevel: 4 as const } : {}),
+    ...(v['head-gating'] === true ? { headGating: true } : {}),
   };
 }
 
@@ -65,6 +68,7 @@ async function build(argv: string[]): Promise<void> {
       precision: { type: 'string' },
       'external-data': { type: 'boolean' },
       'accuracy-level': { type: 'string' },
+      'head-gating': { type: 'boolean' },
       random: { type: 'string' },
       arch: { type: 'string' },
       seed: { type: 'string' },

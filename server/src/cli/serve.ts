@@ -18,8 +18,9 @@ options:
   --host <addr>                 listen address (default $HOST or 127.0.0.1)
   --port <n>                    listen port (default $PORT or 8000)
   --device auto|cuda|webgpu|cpu execution provider (auto: CUDA, then WebGPU, then CPU)
-  --precision int4|fp16|fp32    weights when building a GGUF source (default int4)
+  --precision int4|int8|fp16|fp32  weights when building a GGUF source (default int4)
   --profile fast|portable       graph profile when building a GGUF source (default fast)
+  --head-gating                 build with attention-head gating (see --head-entropy-threshold)
   --threads <n>                 CPU threads per op (0: one per core)
   --max-model-len <n>           longest prompt + completion per request (default 2048)
   --kv-cache-tokens <n>         KV cache capacity in tokens (default 65536)
@@ -28,6 +29,10 @@ options:
   --max-queue-delay-ms <ms>     how long a step may wait to fill a batch (live-tunable)
   --compression none|gzip:L|br:L  response compression (live-tunable)
   --stream-chunk-tokens <n>     tokens per streamed event (live-tunable)
+  --kv-window-tokens <n>        recent tokens a sequence keeps in the KV cache; 0 keeps all (live-tunable)
+  --kv-sink-tokens <n>          first tokens never evicted from the KV cache (live-tunable, default 4)
+  --head-entropy-threshold <x>  skip attention heads below this normalized entropy; 0 skips none (live-tunable)
+  --head-update-interval <n>    tokens between head-entropy measurements (live-tunable, default 32)
   --max-waiting <n>             queued requests before 429 (default 256)
   --api-key-file <path>         accept the keys in this file, one per line (also $AUTOGLM_API_KEYS, comma-separated)
   --tuning-file <path>          live tuning file to watch (default $AUTOGLM_TUNING_FILE); sections per $NODE_NAME
@@ -72,6 +77,19 @@ function liveParams(v: Values): ServingParams {
     maxQueueDelayMs: numArg(str(v, 'max-queue-delay-ms'), 'max-queue-delay-ms', d.maxQueueDelayMs),
     compression: compression(str(v, 'compression')),
     streamChunkTokens: intArg(str(v, 'stream-chunk-tokens'), 'stream-chunk-tokens', d.streamChunkTokens, 1),
+    kvWindowTokens: intArg(str(v, 'kv-window-tokens'), 'kv-window-tokens', d.kvWindowTokens, 0),
+    kvSinkTokens: intArg(str(v, 'kv-sink-tokens'), 'kv-sink-tokens', d.kvSinkTokens, 0),
+    headEntropyThreshold: numArg(
+      str(v, 'head-entropy-threshold'),
+      'head-entropy-threshold',
+      d.headEntropyThreshold,
+    ),
+    headUpdateInterval: intArg(
+      str(v, 'head-update-interval'),
+      'head-update-interval',
+      d.headUpdateInterval,
+      1,
+    ),
   };
   const errors = servingParamsErrors(params);
   if (errors.length > 0)
@@ -95,35 +113,43 @@ export function serveOptions(v: Values): ServeOptions {
     build: {
       precision: oneOf(str(v, 'precision'), PRECISIONS, 'precision', DEFAULT_BUILD.precision),
       profile: oneOf(str(v, 'profile'), PROFILES, 'profile', DEFAULT_BUILD.profile),
+      ...(v['head-gating'] === true ? { headGating: true } : {}),
     },
     params: liveParams(v),
     version: pkg.version,
   };
 }
 
-const FLAGS = Object.fromEntries(
-  [
-    'model',
-    'served-model-name',
-    'host',
-    'port',
-    'device',
-    'precision',
-    'profile',
-    'threads',
-    'max-model-len',
-    'kv-cache-tokens',
-    'max-batch-size',
-    'max-batched-tokens',
-    'max-queue-delay-ms',
-    'compression',
-    'stream-chunk-tokens',
-    'max-waiting',
-    'api-key-file',
-    'tuning-file',
-    'shutdown-timeout',
-  ].map((k) => [k, { type: 'string' as const, ...(k === 'model' ? { short: 'm' } : {}) }]),
-);
+const FLAGS = {
+  ...Object.fromEntries(
+    [
+      'model',
+      'served-model-name',
+      'host',
+      'port',
+      'device',
+      'precision',
+      'profile',
+      'threads',
+      'max-model-len',
+      'kv-cache-tokens',
+      'max-batch-size',
+      'max-batched-tokens',
+      'max-queue-delay-ms',
+      'compression',
+      'stream-chunk-tokens',
+      'kv-window-tokens',
+      'kv-sink-tokens',
+      'head-entropy-threshold',
+      'head-update-interval',
+      'max-waiting',
+      'api-key-file',
+      'tuning-file',
+      'shutdown-timeout',
+    ].map((k) => [k, { type: 'string' as const, ...(k === 'model' ? { short: 'm' } : {}) }]),
+  ),
+  'head-gating': { type: 'boolean' as const },
+};
 
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, FLAGS, SERVE_USAGE);

@@ -79,11 +79,11 @@ async function loadModel(
   });
   const tokenizer = await Tokenizer.load(dir);
   const session = await DecoderSession.open(dir, { device: o.device, fileName, intraOpThreads: o.threads });
-  const kv = openKvCache(session, {
-    maxSeqs: o.params.maxBatchSize * 2,
-    capacityTokens: o.kvCacheTokens,
-    maxModelLen: o.maxModelLen,
-  });
+  const kv = openKvCache(
+    session,
+    { maxSeqs: o.params.maxBatchSize * 2, capacityTokens: o.kvCacheTokens, maxModelLen: o.maxModelLen },
+    () => ctx.live.get(),
+  );
   const engine = new Engine({
     kv,
     params: () => ctx.live.get(),
@@ -166,6 +166,10 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       maxBatchedTokens: p.maxBatchedTokens,
       maxQueueDelayMs: p.maxQueueDelayMs,
       streamChunkTokens: p.streamChunkTokens,
+      kvWindowTokens: p.kvWindowTokens,
+      kvSinkTokens: p.kvSinkTokens,
+      headEntropyThreshold: p.headEntropyThreshold,
+      headUpdateInterval: p.headUpdateInterval,
       compression: `${p.compression.algorithm}:${p.compression.level ?? 0}`,
     });
   };

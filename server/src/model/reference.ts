@@ -27,8 +27,8 @@ interface Layer {
 }
 
 export interface ReferenceOptions {
-  /** Use the weights an int4 build stores (quantized linear layers, float embeddings). */
-  readonly int4?: boolean;
+  /** Use the weights an int4 or int8 build stores (quantized linear layers, float embeddings). */
+  readonly quantized?: 4 | 8;
 }
 
 function f64(a: Float32Array): Float64Array {
@@ -54,7 +54,7 @@ export class ReferenceDecoder {
     const lin = (name: string, bias?: string): Linear => {
       const t = get(name);
       const [out, inp] = t.shape as [number, number];
-      const w = options.int4 === true ? quantizedValues(t) : t.float32();
+      const w = options.quantized === undefined ? t.float32() : quantizedValues(t, options.quantized);
       return { w: f64(w), out, inp, b: bias === undefined ? undefined : f64(get(bias).float32()) };
     };
     this.embed = f64(get(weightNames.embed).float32());

@@ -40,7 +40,11 @@ function isCurrentBuild(dir: string, sha: string): boolean {
 }
 
 export function modelDirFor(name: string, o: BuildOptions): string {
-  return join(autoglmHome(), 'models', `${name}-${o.profile}-${o.precision}`);
+  return join(
+    autoglmHome(),
+    'models',
+    `${name}-${o.profile}-${o.precision}${o.headGating === true ? '-gated' : ''}`,
+  );
 }
 
 export interface ResolvedModel {

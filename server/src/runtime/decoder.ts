@@ -108,6 +108,15 @@ async function presentOnDevice(modelDir: string): Promise<Record<string, ort.Ten
   return locations;
 }
 
+async function queryHeads(modelDir: string): Promise<number> {
+  const config = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as {
+    num_attention_heads?: unknown;
+  };
+  const heads = config.num_attention_heads;
+  if (typeof heads !== 'number') throw new Error('config.json has no num_attention_heads');
+  return heads;
+}
+
 async function ortOptions(
   modelDir: string,
   provider: Provider,
@@ -161,6 +170,11 @@ export class DecoderSession {
    * per-sequence lengths; otherwise present is past with the new tokens concatenated.
    */
   sharedKv = false;
+  /**
+   * Query heads per layer when the model was built with head gating (it takes head_index.N
+   * inputs and reports attn_entropy.N); undefined otherwise.
+   */
+  gatedHeads: number | undefined;
 
   private constructor(
     session: ort.InferenceSession,
@@ -191,6 +205,7 @@ export class DecoderSession {
         );
         const d = DecoderSession.fromSession(session, provider, failures);
         d.sharedKv = await usesGroupQueryAttention(path);
+        if (session.inputNames.includes('head_index.0')) d.gatedHeads = await queryHeads(modelDir);
         return d;
       } catch (err) {
         failures.push(

@@ -4,9 +4,11 @@
  * the attention mask hides the padding, and present becomes the next step's past as it is.
  * The batch is rebuilt only when its membership changes (a sequence joins after prefill,
  * or leaves), copying each row's valid columns; leading columns that only pad are dropped.
+ * Models built with head gating get their per-row head lists from a HeadGate.
  */
 import ort from 'onnxruntime-node';
 import { floatData, type DecoderSession } from './decoder.ts';
+import type { HeadGate } from './head-gate.ts';
 import { int64, logitRows, type KvCache } from './kv.ts';
 
 type Tensors = Map<string, ort.Tensor>;
@@ -27,10 +29,13 @@ export class PaddedKvCache implements KvCache {
   readonly #solo = new Map<string, { len: number; tensors: Tensors | undefined }>();
   #group: Group = { seqs: [], lens: [], tensors: new Map(), width: 0 };
 
-  constructor(session: DecoderSession, capacityTokens: number, maxSeqs: number) {
+  readonly #gate: HeadGate | undefined;
+
+  constructor(session: DecoderSession, capacityTokens: number, maxSeqs: number, gate?: HeadGate) {
     this.#session = session;
     this.capacityTokens = capacityTokens;
     this.#maxSeqs = maxSeqs;
+    this.#gate = gate;
   }
 
   #count(): number {
@@ -46,6 +51,7 @@ export class PaddedKvCache implements KvCache {
   }
 
   free(seqId: string): void {
+    this.#gate?.free(seqId);
     this.#solo.delete(seqId);
     // Leaving the group takes effect at the next rebuild; until then its row is dead weight.
     const i = this.#group.seqs.indexOf(seqId);
@@ -92,12 +98,13 @@ export class PaddedKvCache implements KvCache {
   }
 
   async #run(
+    seqIds: readonly string[],
     ids: number[],
-    rows: number,
     mask: BigInt64Array,
     positions: number[],
     past: (key: string) => ort.Tensor,
   ) {
+    const rows = seqIds.length;
     const seq = ids.length / rows;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', int64(ids), [rows, seq]),
@@ -106,7 +113,18 @@ export class PaddedKvCache implements KvCache {
     if (this.#session.hasPositionInput)
       feeds['position_ids'] = new ort.Tensor('int64', int64(positions), [rows, seq]);
     for (const key of this.#keys()) feeds[`past_key_values.${key}`] = past(key);
-    const out = await this.#session.run(feeds);
+    const gate = this.#gate?.plan(seqIds, seq);
+    let out: Record<string, ort.Tensor>;
+    if (gate === undefined || this.#gate === undefined) {
+      out = await this.#session.run(feeds);
+    } else {
+      // Entropies are fetched only on the steps that measure them.
+      const fetches: Record<string, null> = { logits: null };
+      for (const key of this.#keys()) fetches[`present.${key}`] = null;
+      for (const name of this.#gate.fetches(gate)) fetches[name] = null;
+      out = await this.#session.run({ ...feeds, ...gate.feeds }, fetches);
+      this.#gate.observe(seqIds, seq, gate, out);
+    }
     const present: Tensors = new Map();
     for (const key of this.#keys()) {
       const t = out[`present.${key}`];
@@ -115,22 +133,26 @@ export class PaddedKvCache implements KvCache {
     }
     const logits = out['logits'];
     if (logits === undefined) throw new Error('model produced no logits');
-    return { present, logits: logitRows(floatData(logits), rows, seq, logits.dims[2] ?? 0) };
+    return { present, logits: floatData(logits), vocab: logits.dims[2] ?? 0, seq };
   }
 
   async prefill(seqId: string, tokens: readonly number[]): Promise<Float32Array> {
+    return (await this.score(seqId, tokens)).at(-1) as Float32Array;
+  }
+
+  async score(seqId: string, tokens: readonly number[]): Promise<Float32Array[]> {
     const solo = this.#solo.get(seqId);
     if (solo === undefined) throw new Error(`sequence ${seqId} is not prefilling`);
     const total = solo.len + tokens.length;
     const r = await this.#run(
+      [seqId],
       [...tokens],
-      1,
       new BigInt64Array(total).fill(1n),
       tokens.map((_, i) => solo.len + i),
       (key) => solo.tensors?.get(key) ?? this.#empty(1, 0),
     );
     this.#solo.set(seqId, { len: total, tensors: r.present });
-    return r.logits[0] as Float32Array;
+    return Array.from({ length: tokens.length }, (_, i) => r.logits.subarray(i * r.vocab, (i + 1) * r.vocab));
   }
 
   /** Copies the last `len` columns of row `from` of `src` into the last columns of row `to` of `dst`. */
@@ -175,14 +197,18 @@ export class PaddedKvCache implements KvCache {
     const mask = new BigInt64Array(rows.length * width);
     g.lens.forEach((len, r) => mask.fill(1n, r * width + (width - len - 1), (r + 1) * width));
     const r = await this.#run(
+      ids,
       rows.map((x) => x.token),
-      rows.length,
       mask,
       g.lens,
       (key) => g.tensors.get(key) ?? this.#empty(rows.length, 0),
     );
     this.#group = { seqs: g.seqs, lens: g.lens.map((l) => l + 1), tensors: r.present, width };
-    return r.logits;
+    return logitRows(r.logits, rows.length, r.seq, r.vocab);
+  }
+
+  attentionWork(): { computed: number; total: number } {
+    return { computed: this.#gate?.computed ?? 0, total: this.#gate?.total ?? 0 };
   }
 
   dispose(): void {

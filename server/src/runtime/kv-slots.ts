@@ -8,10 +8,15 @@
  * sequences', so each slot is only as long as the longest live sequence needs (rounded up
  * to a power of two, at least MIN_LEN): it grows by reallocation when a sequence outgrows
  * it and shrinks when the long ones are gone, up to the model length `slotLen`.
+ *
+ * KV sparsity (StreamingLLM): with a window, a sequence keeps its first `sinks` tokens and
+ * its most recent ones, at most `sinks + window` in all. Keys carry their rotary positions
+ * from when they were written, so eviction only moves cached tokens left; a slot's next
+ * position is counted apart from its cache length.
  */
 import ort from 'onnxruntime-node';
 import { floatData, type DecoderSession } from './decoder.ts';
-import { int64, logitRows, type KvCache } from './kv.ts';
+import { int64, logitRows, NO_WINDOW, type KvCache, type KvWindow } from './kv.ts';
 
 type Buffer = Float32Array | Uint16Array;
 
@@ -32,15 +37,26 @@ export class SlotKvCache implements KvCache {
   #buffers = new Map<string, Buffer>();
   /** Which sequence holds each slot. */
   readonly #rows: (string | undefined)[];
+  /** Tokens cached per slot. */
   readonly #lens: number[];
+  /** The next token's position per slot: its length plus whatever was evicted. */
+  readonly #pos: number[];
+  readonly #window: () => KvWindow;
 
-  constructor(session: DecoderSession, slots: number, slotLen: number) {
+  constructor(
+    session: DecoderSession,
+    slots: number,
+    slotLen: number,
+    window: () => KvWindow = () => NO_WINDOW,
+  ) {
     const { layers, dtype } = session.layout;
     this.#session = session;
     this.#slotLen = slotLen;
+    this.#window = window;
     this.capacityTokens = slots * slotLen;
     this.#rows = new Array<string | undefined>(slots).fill(undefined);
     this.#lens = new Array<number>(slots).fill(0);
+    this.#pos = new Array<number>(slots).fill(0);
     this.#len = roundUp(1, slotLen);
     for (let i = 0; i < layers; i++) {
       for (const kv of ['key', 'value']) this.#buffers.set(`${i}.${kv}`, this.#alloc(dtype, this.#len));
@@ -109,6 +125,7 @@ export class SlotKvCache implements KvCache {
     if (s < 0) throw new Error('no free KV slot');
     this.#rows[s] = seqId;
     this.#lens[s] = 0;
+    this.#pos[s] = 0;
   }
 
   free(seqId: string): void {
@@ -148,9 +165,32 @@ export class SlotKvCache implements KvCache {
     return fetches;
   }
 
-  async prefill(seqId: string, tokens: readonly number[]): Promise<Float32Array> {
+  /**
+   * Makes room for `incoming` tokens within the window: keeps the sinks and moves the most
+   * recent tokens left over the evicted ones. It evicts an eighth of the window more than it
+   * must, so the copy happens every window/8 tokens rather than at every step.
+   */
+  #evict(s: number, incoming: number): void {
+    const { sinks, window } = this.#window();
+    const len = this.#lens[s] ?? 0;
+    if (window <= 0 || len + incoming <= sinks + window) return;
+    const kept = Math.min(len, sinks);
+    const recent = Math.max(0, Math.min(len - kept, window - incoming - Math.max(1, window >> 3)));
+    const { kvHeads, headDim } = this.#session.layout;
+    for (const buf of this.#buffers.values()) {
+      for (let h = 0; h < kvHeads; h++) {
+        const base = s * this.#rowElems + h * this.#len * headDim;
+        buf.copyWithin(base + kept * headDim, base + (len - recent) * headDim, base + len * headDim);
+      }
+    }
+    this.#lens[s] = kept + recent;
+  }
+
+  async #prefillRows(seqId: string, tokens: readonly number[]): Promise<Float32Array[]> {
     const s = this.#slot(seqId);
+    this.#evict(s, tokens.length);
     const past = this.#lens[s] ?? 0;
+    const at = this.#pos[s] ?? 0;
     const total = past + tokens.length;
     if (total > this.#slotLen)
       throw new Error(`sequence ${seqId} would exceed its ${this.#slotLen}-token slot`);
@@ -160,17 +200,27 @@ export class SlotKvCache implements KvCache {
       attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
     };
     if (this.#session.hasPositionInput) {
-      feeds['position_ids'] = new ort.Tensor('int64', int64(tokens.map((_, i) => past + i)), [
+      feeds['position_ids'] = new ort.Tensor('int64', int64(tokens.map((_, i) => at + i)), [
         1,
         tokens.length,
       ]);
     }
     const out = await this.#session.run(feeds, this.#bind(s, 1, feeds));
     this.#lens[s] = total;
+    this.#pos[s] = at + tokens.length;
     const logits = out['logits'];
     if (logits === undefined) throw new Error('model produced no logits');
     const vocab = logits.dims[2] ?? 0;
-    return logitRows(floatData(logits), 1, tokens.length, vocab)[0] as Float32Array;
+    const data = floatData(logits);
+    return Array.from({ length: tokens.length }, (_, i) => data.subarray(i * vocab, (i + 1) * vocab));
+  }
+
+  async prefill(seqId: string, tokens: readonly number[]): Promise<Float32Array> {
+    return (await this.#prefillRows(seqId, tokens)).at(-1) as Float32Array;
+  }
+
+  score(seqId: string, tokens: readonly number[]): Promise<Float32Array[]> {
+    return this.#prefillRows(seqId, tokens);
   }
 
   /** Swaps two slots' contents (valid tokens only) and owners. */
@@ -189,6 +239,7 @@ export class SlotKvCache implements KvCache {
     }
     [this.#rows[a], this.#rows[b]] = [this.#rows[b], this.#rows[a]];
     [this.#lens[a], this.#lens[b]] = [lb, la];
+    [this.#pos[a], this.#pos[b]] = [this.#pos[b] ?? 0, this.#pos[a] ?? 0];
   }
 
   /** Puts `seqIds` in slots [0, n), in order, moving as little as possible. */
@@ -202,6 +253,7 @@ export class SlotKvCache implements KvCache {
   async decode(rows: readonly { readonly seqId: string; readonly token: number }[]): Promise<Float32Array[]> {
     const n = rows.length;
     this.#compact(rows.map((r) => r.seqId));
+    for (let r = 0; r < n; r++) this.#evict(r, 1);
     this.#fit(this.#longest(1));
     const lens = this.#lens.slice(0, n);
     const width = Math.max(...lens) + 1;
@@ -211,12 +263,20 @@ export class SlotKvCache implements KvCache {
       input_ids: new ort.Tensor('int64', int64(rows.map((r) => r.token)), [n, 1]),
       attention_mask: new ort.Tensor('int64', mask, [n, width]),
     };
-    if (this.#session.hasPositionInput) feeds['position_ids'] = new ort.Tensor('int64', int64(lens), [n, 1]);
+    if (this.#session.hasPositionInput)
+      feeds['position_ids'] = new ort.Tensor('int64', int64(this.#pos.slice(0, n)), [n, 1]);
     const out = await this.#session.run(feeds, this.#bind(0, n, feeds));
-    for (let r = 0; r < n; r++) this.#lens[r] = (this.#lens[r] ?? 0) + 1;
+    for (let r = 0; r < n; r++) {
+      this.#lens[r] = (this.#lens[r] ?? 0) + 1;
+      this.#pos[r] = (this.#pos[r] ?? 0) + 1;
+    }
     const logits = out['logits'];
     if (logits === undefined) throw new Error('model produced no logits');
     return logitRows(floatData(logits), n, 1, logits.dims[2] ?? 0);
+  }
+
+  attentionWork(): { computed: number; total: number } {
+    return { computed: 0, total: 0 };
   }
 
   dispose(): void {

@@ -23,10 +23,25 @@ export interface KvCache {
   canDecode(seqIds: readonly string[]): boolean;
   /** Runs prompt tokens for one sequence; returns the last position's logits. */
   prefill(seqId: string, tokens: readonly number[]): Promise<Float32Array>;
+  /** Runs tokens for one sequence like `prefill`, returning every position's logits (for scoring text). */
+  score(seqId: string, tokens: readonly number[]): Promise<Float32Array[]>;
   /** One token for each sequence, batched; returns each row's logits. */
   decode(rows: readonly { readonly seqId: string; readonly token: number }[]): Promise<Float32Array[]>;
+  /**
+   * Attention work in head-layer units per query token: what ran, and what an ungated model
+   * runs. Both stay 0 for models without head gating.
+   */
+  attentionWork(): { readonly computed: number; readonly total: number };
   dispose(): void;
 }
+
+/** KV-cache sparsity: the first `sinks` tokens and at most `window` recent ones; window 0 keeps all. */
+export interface KvWindow {
+  readonly sinks: number;
+  readonly window: number;
+}
+
+export const NO_WINDOW: KvWindow = { sinks: 0, window: 0 };
 
 export function int64(values: readonly number[]): BigInt64Array {
   return BigInt64Array.from(values, (v) => BigInt(v));

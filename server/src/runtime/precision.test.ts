@@ -53,7 +53,7 @@ async function greedy(dir: string): Promise<number[][]> {
 }
 
 for (const profile of PROFILES) {
-  test(`${profile}: fp16 and int4 builds decode through the ${profile === 'fast' ? 'shared-slot' : 'padded'} cache`, async () => {
+  test(`${profile}: every precision decodes through the ${profile === 'fast' ? 'shared-slot' : 'padded'} cache`, async () => {
     const results = new Map<string, number[][]>();
     for (const precision of PRECISIONS) {
       const dir = join(root, `${profile}-${precision}`);

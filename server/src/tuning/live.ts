@@ -68,6 +68,10 @@ export function sameParams(a: ServingParams, b: ServingParams): boolean {
     a.maxBatchedTokens === b.maxBatchedTokens &&
     a.maxQueueDelayMs === b.maxQueueDelayMs &&
     a.streamChunkTokens === b.streamChunkTokens &&
+    a.kvWindowTokens === b.kvWindowTokens &&
+    a.kvSinkTokens === b.kvSinkTokens &&
+    a.headEntropyThreshold === b.headEntropyThreshold &&
+    a.headUpdateInterval === b.headUpdateInterval &&
     a.compression.algorithm === b.compression.algorithm &&
     (a.compression.algorithm === 'none' || a.compression.level === b.compression.level)
   );

@@ -9,6 +9,7 @@ import type { GraphBuilder } from '../onnx/graph.ts';
 import type { WeightSource } from '../weights.ts';
 import type { BuildOptions } from './options.ts';
 import { linear, requireWeight } from './weights.ts';
+import { gatedAttention } from './gated-attention.ts';
 
 export interface AttentionShared {
   readonly cosCache: string;
@@ -20,7 +21,7 @@ export interface AttentionShared {
   readonly cache: Map<string, string>;
 }
 
-interface Ctx {
+export interface Ctx {
   readonly g: GraphBuilder;
   readonly o: BuildOptions;
   readonly c: DecoderConfig;
@@ -28,7 +29,7 @@ interface Ctx {
   readonly type: DataType;
 }
 
-function once(s: AttentionShared, key: string, make: () => string): string {
+export function once(s: AttentionShared, key: string, make: () => string): string {
   const hit = s.cache.get(key);
   if (hit !== undefined) return hit;
   const v = make();
@@ -51,7 +52,11 @@ export function attention(ctx: Ctx, s: AttentionShared, h: string, i: number): s
   const { g, o, src } = ctx;
   const { q, k, v } = projections(ctx, h, i);
   const out =
-    o.profile === 'fast' ? fastAttention(ctx, s, q, k, v, i) : portableAttention(ctx, s, q, k, v, i);
+    o.headGating === true
+      ? gatedAttention(ctx, s, q, k, v, i)
+      : o.profile === 'fast'
+        ? fastAttention(ctx, s, q, k, v, i)
+        : portableAttention(ctx, s, q, k, v, i);
   return linear(g, o, out, requireWeight(src, weightNames.layer(i).o), undefined);
 }
 
@@ -88,10 +93,10 @@ function fastAttention(ctx: Ctx, s: AttentionShared, q: string, k: string, v: st
   return out as string;
 }
 
-/** Additive mask [B, 1, g·S, T]: causal over absolute positions and the padding mask, tiled per group. */
-function maskBias(ctx: Ctx, s: AttentionShared): string {
-  const { g, c } = ctx;
-  return once(s, 'maskBias', () => {
+/** Whether each query row may see each column, [B, 1, S, T]: causal over buffer columns, and the mask. */
+export function allowedMask(ctx: Ctx, s: AttentionShared): string {
+  const { g } = ctx;
+  return once(s, 'allowed', () => {
     const scalar = (x: string) => g.op1('Squeeze', [x, g.constI64([0])]);
     const total = scalar(g.op1('Shape', [s.mask], { start: 1, end: 2 }));
     const seq = scalar(g.op1('Shape', [s.ids], { start: 1, end: 2 }));
@@ -103,9 +108,24 @@ function maskBias(ctx: Ctx, s: AttentionShared): string {
       g.op1('Unsqueeze', [rows, g.constI64([1])]),
     ]);
     const keep = g.op1('Unsqueeze', [g.op1('Cast', [s.mask], { to: DataType.BOOL }), g.constI64([1, 2])]);
-    const allowed = g.op1('And', [causal, keep]);
-    // A large finite negative keeps fully padded rows finite (uniform) instead of NaN.
-    const bias = g.op1('Where', [allowed, g.constF32([0], []), g.constF32([-1e9], [])]);
+    return g.op1('And', [causal, keep]);
+  });
+}
+
+/** Additive mask [B, 1, S, T] from `allowedMask`. */
+export function additiveMask(ctx: Ctx, s: AttentionShared): string {
+  const { g } = ctx;
+  // A large finite negative keeps fully padded rows finite (uniform) instead of NaN.
+  return once(s, 'bias', () =>
+    g.op1('Where', [allowedMask(ctx, s), g.constF32([0], []), g.constF32([-1e9], [])]),
+  );
+}
+
+/** The additive mask tiled per KV group, [B, 1, g·S, T], for queries folded into the sequence axis. */
+function maskBias(ctx: Ctx, s: AttentionShared): string {
+  const { g, c } = ctx;
+  return once(s, 'maskBias', () => {
+    const bias = additiveMask(ctx, s);
     const group = c.numHeads / c.numKvHeads;
     return group === 1 ? bias : g.op1('Tile', [bias, g.constI64([1, 1, group, 1])]);
   });
@@ -121,7 +141,7 @@ function ropeHalf(ctx: Ctx, s: AttentionShared): { cos: string; sin: string } {
   return { cos: once(s, 'cos', () => gather(s.cosCache)), sin: once(s, 'sin', () => gather(s.sinCache)) };
 }
 
-function rotate(ctx: Ctx, s: AttentionShared, x: string): string {
+export function rotate(ctx: Ctx, s: AttentionShared, x: string): string {
   const { g, c } = ctx;
   const { cos, sin } = ropeHalf(ctx, s);
   const half = c.headDim / 2;
@@ -133,14 +153,22 @@ function rotate(ctx: Ctx, s: AttentionShared, x: string): string {
   return g.op1('Add', [g.op1('Mul', [x, cos]), g.op1('Mul', [rotated, sin])]);
 }
 
-function heads(ctx: Ctx, x: string, n: number): string {
+export function heads(ctx: Ctx, x: string, n: number): string {
   const { g, c } = ctx;
   const r = g.op1('Reshape', [x, g.constI64([0, 0, n, c.headDim])]);
   return g.op1('Transpose', [r], { perm: [0, 2, 1, 3] });
 }
 
-function portableAttention(ctx: Ctx, s: AttentionShared, q: string, k: string, v: string, i: number): string {
-  const { g, c, type } = ctx;
+/** Rotated query heads [B, Hq, S, D] and this layer's present key/value [B, Hkv, T, D]. */
+export function concatKv(
+  ctx: Ctx,
+  s: AttentionShared,
+  q: string,
+  k: string,
+  v: string,
+  i: number,
+): { qh: string; presentK: string; presentV: string } {
+  const { g, c } = ctx;
   const qh = rotate(ctx, s, heads(ctx, q, c.numHeads));
   const kh = rotate(ctx, s, heads(ctx, k, c.numKvHeads));
   const vh = heads(ctx, v, c.numKvHeads);
@@ -156,6 +184,12 @@ function portableAttention(ctx: Ctx, s: AttentionShared, q: string, k: string, v
     { axis: 2 },
     { outputs: [`present.${i}.value`] },
   )[0] as string;
+  return { qh, presentK, presentV };
+}
+
+function portableAttention(ctx: Ctx, s: AttentionShared, q: string, k: string, v: string, i: number): string {
+  const { g, c, type } = ctx;
+  const { qh, presentK, presentV } = concatKv(ctx, s, q, k, v, i);
   // [B, Hq, S, D] -> [B, Hkv, group·S, D]: heads of one group are contiguous, as in HF's repeat_kv.
   const grouped = g.op1('Reshape', [qh, g.constI64([0, c.numKvHeads, -1, c.headDim])]);
   const kt = g.op1('Transpose', [presentK], { perm: [0, 1, 3, 2] });

@@ -30,14 +30,15 @@ async function open(src: WeightSource, o: BuildOptions, name: string): Promise<D
   return DecoderSession.open(dir, { device: 'cpu', intraOpThreads: 1 });
 }
 
-const TOLERANCE: Record<Precision, number> = { fp32: 1e-4, int4: 1e-3, fp16: 1e-2 };
+const TOLERANCE: Record<Precision, number> = { fp32: 1e-4, int8: 1e-3, int4: 1e-3, fp16: 1e-2 };
 
 for (const arch of ['llama', 'qwen2'] as Architecture[]) {
   describe(`${arch} decoder graph matches the float64 reference`, () => {
     const src = randomWeights(randomConfig('tiny', arch), 7);
-    for (const precision of ['fp32', 'int4', 'fp16'] as Precision[]) {
-      // int4 is judged against the reference run on the weights an int4 build stores.
-      const ref = new ReferenceDecoder(src, { int4: precision === 'int4' });
+    for (const precision of ['fp32', 'int8', 'int4', 'fp16'] as Precision[]) {
+      // int8 and int4 are judged against the reference run on the weights those builds store.
+      const bits = precision === 'int4' ? 4 : precision === 'int8' ? 8 : undefined;
+      const ref = new ReferenceDecoder(src, bits === undefined ? {} : { quantized: bits });
       const want = concat(ref.forward(IDS));
       for (const profile of ['portable', 'fast'] as Profile[]) {
         test(`${profile} ${precision}`, async () => {

@@ -5,6 +5,8 @@
  *   portable  standard ONNX operators (opset 21), so every execution provider runs it;
  *   fast      ONNX Runtime contrib operators: SimplifiedLayerNormalization and its Skip
  *             variant, RotaryEmbedding, GroupQueryAttention and MatMulNBits.
+ * With `headGating`, attention computes only the heads each row asks for (gated-attention.ts),
+ * in either profile; such graphs concatenate past and present as the portable profile does.
  */
 import { weightNames, type DecoderConfig } from '../config.ts';
 import { DataType, type ModelDef } from '../onnx/model.ts';
@@ -13,6 +15,7 @@ import type { WeightSource } from '../weights.ts';
 import { ropeTables } from '../rope.ts';
 import type { BuildOptions } from './options.ts';
 import { attention, type AttentionShared } from './attention.ts';
+import { headEntropyOutput, headIndexInput } from './gated-attention.ts';
 import { computeType, floatInitializer, linear, requireWeight } from './weights.ts';
 
 export const OPSET = 21;
@@ -101,11 +104,19 @@ function declareIo(ctx: Ctx): { ids: string; mask: string; positions: string } {
       ]);
     }
   }
+  if (ctx.o.headGating === true) {
+    for (let i = 0; i < c.numLayers; i++)
+      g.input(headIndexInput(i), DataType.INT64, ['batch_size', `active_heads_${i}`]);
+  }
   g.output('logits', DataType.FLOAT, ['batch_size', 'sequence_length', c.vocabSize]);
   for (let i = 0; i < c.numLayers; i++) {
     for (const kv of ['key', 'value']) {
       g.output(`present.${i}.${kv}`, type, ['batch_size', c.numKvHeads, 'total_sequence_length', c.headDim]);
     }
+  }
+  if (ctx.o.headGating === true) {
+    for (let i = 0; i < c.numLayers; i++)
+      g.output(headEntropyOutput(i), DataType.FLOAT, ['batch_size', `active_heads_${i}`]);
   }
   return { ids, mask, positions };
 }
@@ -172,6 +183,10 @@ export function buildDecoder(src: WeightSource, o: BuildOptions): ModelDef {
     producerName: 'autoglm',
     producerVersion: '0.1.0',
     graph: g.build(`${c.architecture}-decoder`),
-    metadata: { 'autoglm.profile': o.profile, 'autoglm.precision': o.precision },
+    metadata: {
+      'autoglm.profile': o.profile,
+      'autoglm.precision': o.precision,
+      ...(o.headGating === true ? { 'autoglm.head_gating': 'true' } : {}),
+    },
   };
 }

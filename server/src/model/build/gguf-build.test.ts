@@ -60,7 +60,7 @@ describe('quantized GGUF tensors', () => {
     await writeRandomGguf(gguf, original, types);
     const src = ggufWeights(await loadGgufTensors(gguf));
     const plain = concat(new ReferenceDecoder(src).forward(IDS));
-    const stored = concat(new ReferenceDecoder(src, { int4: true }).forward(IDS));
+    const stored = concat(new ReferenceDecoder(src, { quantized: 4 }).forward(IDS));
     for (const profile of ['fast', 'portable'] as const) {
       const fp32 = relativeError(
         await folderLogits(await build(`mixed-fp32-${profile}`, gguf, { profile, precision: 'fp32' }), IDS),

@@ -1,12 +1,13 @@
 /**
  * Turns Hugging Face weight tensors into graph initializers for a given precision: fp32 and
- * fp16 linear weights are stored transposed ([in, out]) for MatMul; int4 weights use
+ * fp16 linear weights are stored transposed ([in, out]) for MatMul; int4 and int8 weights use
  * MatMulNBits' block layout, or standard DequantizeLinear for the portable profile.
  */
 import { DataType } from '../onnx/model.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import type { Q4Blocks, WeightSource, WeightTensor } from '../weights.ts';
 import { dequantizeQ4, quantizeInt4 } from '../quant/int4.ts';
+import { dequantizeQ8, quantizeInt8, type Q8Blocks } from '../quant/int8.ts';
 import type { BuildOptions } from './options.ts';
 
 export function requireWeight(source: WeightSource, name: string): WeightTensor {
@@ -60,9 +61,15 @@ export function quantizedBlocks(t: WeightTensor): Q4Blocks {
   return quantizeInt4(t.float32(), rows, cols);
 }
 
-/** The weight values an int4 build computes with, for the reference model. */
-export function quantizedValues(t: WeightTensor): Float32Array {
-  return dequantizeQ4(quantizedBlocks(t));
+function int8Blocks(t: WeightTensor): Q8Blocks {
+  const [rows, cols] = t.shape;
+  if (rows === undefined || cols === undefined) throw new Error(`${t.name} is not a matrix`);
+  return quantizeInt8(t.float32(), rows, cols);
+}
+
+/** The weight values an int4 or int8 build computes with, for the reference model. */
+export function quantizedValues(t: WeightTensor, bits: 4 | 8 = 4): Float32Array {
+  return bits === 8 ? dequantizeQ8(int8Blocks(t)) : dequantizeQ4(quantizedBlocks(t));
 }
 
 /** y = x · Wᵀ (+ b) for an HF linear weight W of shape [out, in]. */
@@ -82,6 +89,12 @@ export function linear(
       o.profile === 'fast'
         ? matMulNBits(g, x, w.name, q, o.accuracyLevel ?? 0)
         : dequantMatMul(g, x, w.name, q);
+  } else if (o.precision === 'int8') {
+    const q = int8Blocks(w);
+    y =
+      o.profile === 'fast'
+        ? matMul8Bits(g, x, w.name, q, o.accuracyLevel ?? 0)
+        : dequant8MatMul(g, x, w.name, q);
   } else {
     const wt = floatInitializer(g, w.name, [inp, out], transpose(w.float32(), out, inp), type);
     y = g.op1('MatMul', [x, wt]);
@@ -115,6 +128,28 @@ function matMulNBits(g: GraphBuilder, x: string, name: string, q: Q4Blocks, accu
   const off = g.initializer(`${name}.block_offsets`, DataType.FLOAT, [blocks, q.rows], offsets);
   const sums = blockSums(g, x, q.cols, blocks);
   return g.op1('Add', [main, g.op1('MatMul', [sums, off])]);
+}
+
+function matMul8Bits(g: GraphBuilder, x: string, name: string, q: Q8Blocks, accuracyLevel: number): string {
+  const blocks = Math.ceil(q.cols / 32);
+  const b = g.initializer(`${name}.q8`, DataType.UINT8, [q.rows, blocks, 32], q.codes);
+  const s = g.initializer(`${name}.scales`, DataType.FLOAT, [q.rows * blocks], q.scales);
+  const attrs = { K: q.cols, N: q.rows, bits: 8, block_size: 32, accuracy_level: accuracyLevel };
+  return g.ms('MatMulNBits', [x, b, s], attrs);
+}
+
+/** Standard-ops int8: signed codes (code − 128) with blocked DequantizeLinear, then MatMul. */
+function dequant8MatMul(g: GraphBuilder, x: string, name: string, q: Q8Blocks): string {
+  const blocks = Math.ceil(q.cols / 32);
+  const padded = blocks * 32;
+  const signed = Int8Array.from(q.codes, (c) => c - 128);
+  const codes = g.initializer(`${name}.i8`, DataType.INT8, [q.rows, padded], signed);
+  const scales = g.initializer(`${name}.scales`, DataType.FLOAT, [q.rows, blocks], q.scales);
+  let w = g.op1('DequantizeLinear', [codes, scales], { axis: 1, block_size: 32 });
+  if (padded !== q.cols) {
+    w = g.op1('Slice', [w, g.constI64([0]), g.constI64([q.cols]), g.constI64([1])]);
+  }
+  return g.op1('MatMul', [x, g.op1('Transpose', [w], { perm: [1, 0] })]);
 }
 
 /** Sum of x over each block of 32 input features: [..., K] -> [..., K/32]. */

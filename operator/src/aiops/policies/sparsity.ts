@@ -1,0 +1,85 @@
+/**
+ * The sparsity knobs, behind the quality gate. A setting is admitted only if it lies within
+ * the bounds and its measured perplexity increase (`spec.tuning.qualityPrices`, from
+ * `npm run bench:sparsity` or the user's own text) is within `slo.maxPerplexityIncrease`; the
+ * dense setting costs nothing and is admitted whenever the bounds hold it. A setting nobody
+ * measured is never chosen. Within the admitted ladder the loop moves one rung at a time:
+ * - kvWindowTokens (smaller is sparser; 0 keeps every token) answers KV-cache pressure: a
+ *   rung sparser when the peak usage reaches the saturation threshold, a rung denser when it
+ *   stays under half of it.
+ * - headEntropyThreshold (larger is sparser; 0 gates nothing) answers compute pressure: a
+ *   rung sparser when p99 inter-token latency reaches 0.9 × its SLO, a rung denser under half.
+ * A current setting the gate no longer admits (bounds or prices changed) steps at once to the
+ * sparsest admitted rung that is denser than it.
+ */
+export type SparsityKnob = 'kvWindowTokens' | 'headEntropyThreshold';
+
+export interface QualityPrice {
+  readonly knob: SparsityKnob;
+  readonly value: number;
+  /** Relative perplexity increase measured at this setting, against the dense one. */
+  readonly perplexityIncrease: number;
+}
+
+export interface SparsitySignals {
+  readonly peakKvUsage: number;
+  readonly kvThreshold: number;
+  readonly itlP99Ms: number;
+  readonly itlSloMs: number;
+}
+
+const DENSE: Record<SparsityKnob, number> = { kvWindowTokens: 0, headEntropyThreshold: 0 };
+
+/** How sparse a setting is: larger is sparser. A window of 0 keeps everything. */
+function sparseness(knob: SparsityKnob, v: number): number {
+  if (knob === 'headEntropyThreshold') return v;
+  return v === 0 ? -Infinity : -v;
+}
+
+/** The settings the gate admits, densest first. */
+export function admitted(
+  knob: SparsityKnob,
+  range: { min: number; max: number },
+  prices: readonly QualityPrice[],
+  maxIncrease: number,
+): number[] {
+  const inRange = (v: number) => v >= range.min && v <= range.max;
+  const values = new Set<number>();
+  if (inRange(DENSE[knob])) values.add(DENSE[knob]);
+  for (const p of prices) {
+    if (p.knob === knob && inRange(p.value) && p.perplexityIncrease <= maxIncrease) values.add(p.value);
+  }
+  return [...values].sort((a, b) => sparseness(knob, a) - sparseness(knob, b));
+}
+
+function pressure(knob: SparsityKnob, s: SparsitySignals): 'up' | 'down' | 'hold' {
+  const [load, limit] =
+    knob === 'kvWindowTokens' ? [s.peakKvUsage, s.kvThreshold] : [s.itlP99Ms, 0.9 * s.itlSloMs];
+  if (load >= limit) return 'up';
+  return load < limit / 2 ? 'down' : 'hold';
+}
+
+export function nextSparsity(
+  knob: SparsityKnob,
+  current: number,
+  ladder: readonly number[],
+  s: SparsitySignals,
+): { value: number; reason: string } {
+  if (ladder.length === 0)
+    return { value: current, reason: 'no setting passes the bounds and the quality gate' };
+  const at = ladder.indexOf(current);
+  if (at < 0) {
+    const denser = ladder.filter((v) => sparseness(knob, v) < sparseness(knob, current));
+    return {
+      value: denser.at(-1) ?? (ladder[0] as number),
+      reason: 'the current setting is outside the bounds or past the quality gate',
+    };
+  }
+  const what = knob === 'kvWindowTokens' ? 'KV-cache usage' : 'p99 inter-token latency';
+  const p = pressure(knob, s);
+  if (p === 'up' && at + 1 < ladder.length)
+    return { value: ladder[at + 1] as number, reason: `${what} at its limit: one setting sparser` };
+  if (p === 'down' && at > 0)
+    return { value: ladder[at - 1] as number, reason: `${what} under half its limit: one setting denser` };
+  return { value: current, reason: 'in the dead band' };
+}
