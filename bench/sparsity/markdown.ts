@@ -27,6 +27,19 @@ const KNOB_TITLES: Record<Row['knob'], string> = {
   headEntropyThreshold: 'Attention-head gating by entropy, int4 model built with head gating',
 };
 
+/** The spread between rows that ran the same configuration, as a measure of the decode noise. */
+function sameConfig(rows: readonly Row[]): string {
+  const seen = new Map<string, Row>();
+  for (const x of rows) {
+    const key = `${x.variant} ${JSON.stringify(x.params)}`;
+    const twin = seen.get(key);
+    if (twin !== undefined)
+      return `"${twin.knob}: ${twin.setting}" and "${x.knob}: ${x.setting}" are the same configuration and measured ${twin.decodeTokensPerSecond.toFixed(1)} and ${x.decodeTokensPerSecond.toFixed(1)} tok/s.`;
+    seen.set(key, x);
+  }
+  return '';
+}
+
 export function writeReport(path: string, r: SparsityResult): void {
   const s = r.settings;
   const lines = [
@@ -40,6 +53,7 @@ export function writeReport(path: string, r: SparsityResult): void {
     `- Decode: ${s.batch} sequences holding ${s.context} tokens of the text each, ${s.steps} batched steps; tokens/s over those steps`,
     '- KV MiB: the most cache one scored sequence held; weights MiB: the ONNX files',
     '- Attention skipped: head computations not run ÷ those an ungated model runs, over scoring and decoding',
+    `- Noise: decode tok/s is one run per setting on a shared 2-core machine. ${sameConfig(r.rows)}`,
     '',
     '```sh',
     'npm run bench:sparsity',

@@ -2,9 +2,9 @@
  * Per-sequence attention-head gating for models built with head gating. Every `interval`
  * tokens a sequence runs one step with every head and reads each head's attention entropy
  * (normalized to 0..1); until the next measurement it computes only the heads at or above
- * `threshold`. The heads skipped are the most focused ones: bench:sparsity measured that on
- * the default model skipping focused heads costs less perplexity per head skipped than
- * skipping diffuse ones (many focused heads only watch the first token, an attention sink).
+ * `threshold`. The heads skipped are the most focused ones: on the default model that cost
+ * less perplexity per head skipped than skipping the most diffuse ones (docs/sparsity.md has
+ * the numbers); many focused heads only watch the first token, an attention sink.
  * A sequence is first measured once it holds `interval` tokens, since a query that sees
  * few keys has low entropy in every head. At least one head per layer stays on, the most
  * diffuse one.
