@@ -47,6 +47,10 @@ xz -T0 -6 -c "$(readlink -f "$(command -v node)")" > .device/node.xz
 prod=$(mktemp -d)
 cp package.json package-lock.json .npmrc "$prod"/
 (cd "$prod" && npm ci -s --omit=dev --omit=optional --no-audit --no-fund)
+# --omit=optional also drops koffi's prebuilt native package (the node binary is the optional
+# dependency this leaves out); bring it back from the local install.
+[ -d node_modules/@koromix/koffi-linux-x64 ] && mkdir -p "$prod/node_modules/@koromix" &&
+  cp -r node_modules/@koromix/koffi-linux-x64 "$prod/node_modules/@koromix/"
 tar -C "$prod" --exclude='node_modules/onnxruntime-node/bin/napi-v*/win32' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v*/darwin' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v*/linux/arm64' \

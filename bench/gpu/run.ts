@@ -4,6 +4,10 @@
  * server under bench:serve's sweep. Made for one call on the lent GPU machine (README.md
  * beside this says how it gets there); on a machine without a GPU it measures the CPU alone.
  *
+ * `--bindings ort,capi,capi-graph` measures cpu and cuda also through the C API binding
+ * (capi-steps.ts): I/O binding with the cache left in place, and on CUDA optionally CUDA
+ * graphs. Its rows are labelled "<provider> (C API)"; the goals read onnxruntime-node's rows.
+ *
  * Decode is timed at a fixed context: every sequence already holds `--context` tokens.
  * The model bandwidth utilization (MBU) of a step is the bytes it must read (every weight
  * once, every sequence's cache once) over its time, over the copy bandwidth measured here.
@@ -25,7 +29,8 @@ import { buildFromGguf, buildRandom } from '../../server/src/model/build/index.t
 import type { Precision } from '../../server/src/model/build/options.ts';
 import { DecoderSession } from '../../server/src/runtime/decoder.ts';
 import { providerAvailable, type ProviderName } from '../../server/src/runtime/providers.ts';
-import { decodeStep, openBench, prefill, type BenchSession } from './steps.ts';
+import { BINDINGS, capiDecodeStep, capiPrefill, openCapiBench, type Binding } from './capi-steps.ts';
+import { decodeStep, openBench, prefill, type DecodeResult, type PrefillResult } from './steps.ts';
 import { renderReport, type ModelRow, type Report } from './report.ts';
 
 const { values } = parseArgs({
@@ -44,6 +49,7 @@ const { values } = parseArgs({
     serve: { type: 'boolean', default: true },
     merge: { type: 'string' },
     'serve-md': { type: 'string' },
+    bindings: { type: 'string', default: 'ort' },
   },
 });
 
@@ -106,11 +112,61 @@ function providers(): { ok: ProviderName[]; skipped: string[] } {
   return { ok, skipped };
 }
 
-async function measureDecode(s: BenchSession, row: ModelRow, batches: readonly number[]): Promise<void> {
+/** One way to run decode and prefill steps: onnxruntime-node, or the C API binding. */
+interface Stepper {
+  decode(batch: number): Promise<DecodeResult>;
+  prefill(tokens: number, reps: number): Promise<PrefillResult>;
+  release(): Promise<void>;
+}
+
+async function openStepper(
+  dir: string,
+  provider: ProviderName,
+  deviceKv: boolean,
+  binding: Binding,
+): Promise<Stepper> {
+  if (binding === 'ort') {
+    const s = await openBench(dir, provider, deviceKv);
+    return {
+      decode: (batch) => decodeStep(s, batch, context, reps),
+      prefill: (tokens, r) => prefill(s, tokens, r),
+      release: () => s.release(),
+    };
+  }
+  const c = openCapiBench(dir, provider, binding === 'capi-graph');
+  return {
+    decode: (batch) => capiDecodeStep(c, batch, context, reps),
+    prefill: (tokens, r) => capiPrefill(c, tokens, r),
+    release: () => {
+      c.release();
+      return Promise.resolve();
+    },
+  };
+}
+
+const BINDING_LABEL: Record<Binding, string> = {
+  ort: '',
+  capi: ' (C API)',
+  'capi-graph': ' (C API, CUDA graph)',
+};
+
+function bindings(provider: ProviderName): Binding[] {
+  const wanted = list(values.bindings);
+  const unknown = wanted.filter((b) => !(BINDINGS as readonly string[]).includes(b));
+  if (unknown.length > 0) throw new Error(`unknown --bindings ${unknown.join(', ')}`);
+  return BINDINGS.filter(
+    (b) =>
+      wanted.includes(b) &&
+      (b === 'ort' || provider !== 'webgpu') &&
+      (b !== 'capi-graph' || provider === 'cuda'),
+  );
+}
+
+async function measureDecode(s: Stepper, row: ModelRow, batches: readonly number[]): Promise<void> {
   const label = `${row.model} ${row.provider}${row.deviceKv ? ' device-kv' : ''}`;
   for (const batch of batches) {
     try {
-      const d = await decodeStep(s, batch, context, reps);
+      const d = await s.decode(batch);
       row.decode.push(d);
       if ('stepMs' in d) log(`${label} decode b=${batch}: ${d.stepMs.toFixed(2)} ms`);
     } catch (err) {
@@ -154,24 +210,25 @@ async function measureModel(
   dir: string,
   provider: ProviderName,
   deviceKv: boolean,
+  binding: Binding = 'ort',
 ): Promise<ModelRow> {
   const batches = (provider === 'cpu' ? list(values['cpu-batches']) : list(values.batches)).map(Number);
   const row: ModelRow = {
     model: name,
-    provider,
+    provider: `${provider}${BINDING_LABEL[binding]}`,
     deviceKv,
     weightBytes: folderBytes(dir),
     decode: [],
     prefill: [],
   };
-  if (provider === 'cuda') row.offProvider = offCuda(dir);
-  let s: BenchSession | undefined;
+  if (provider === 'cuda' && binding === 'ort') row.offProvider = offCuda(dir);
+  let s: Stepper | undefined;
   try {
-    s = await openBench(dir, provider, deviceKv);
+    s = await openStepper(dir, provider, deviceKv, binding);
     await measureDecode(s, row, batches);
     for (const tokens of new Set([128, context])) {
       row.prefill.push(
-        await prefill(s, tokens, Math.max(3, Math.floor(reps / 2))).catch((err: unknown) => ({
+        await s.prefill(tokens, Math.max(3, Math.floor(reps / 2))).catch((err: unknown) => ({
           tokens,
           error: firstLine(err),
         })),
@@ -240,7 +297,7 @@ async function main(): Promise<void> {
   for (const name of list(values.models)) {
     const dir = await buildModel(name);
     for (const p of ok) {
-      rows.push(await measureModel(name, dir, p, false));
+      for (const binding of bindings(p)) rows.push(await measureModel(name, dir, p, false, binding));
       // WebGPU outputs can stay in device buffers and feed the next step.
       if (p === 'webgpu') rows.push(await measureModel(name, dir, p, true));
     }
