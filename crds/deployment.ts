@@ -71,6 +71,12 @@ const Quantity = Type.Unsafe<string | number>({
     '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$',
 });
 
+const precisionSchema = (options: { default?: string; description?: string } = {}) =>
+  Type.Union(
+    [Type.Literal('int4'), Type.Literal('int8'), Type.Literal('fp16'), Type.Literal('fp32')],
+    options,
+  );
+
 export const MODEL_SOURCE_PATTERN = '^(hf:|pypi:|pvc:|https://|image:)';
 
 const ModelSchema = Type.Object(
@@ -88,13 +94,12 @@ const ModelSchema = Type.Object(
       default: 'auto',
       description: 'auto: by what the source holds. gguf is built to ONNX at start; onnx is served as is.',
     }),
-    precision: Type.Union(
-      [Type.Literal('int4'), Type.Literal('int8'), Type.Literal('fp16'), Type.Literal('fp32')],
-      {
-        default: 'int4',
-        description: 'Weight precision of the ONNX model built from a GGUF source.',
-      },
-    ),
+    precision: precisionSchema({
+      default: 'int4',
+      description:
+        'Weight precision of the ONNX model built from a GGUF source; the tuning loop may roll out ' +
+        'another within tuning.bounds.precision (status.tuning.precision).',
+    }),
     servedName: Type.Optional(
       Type.String({ minLength: 1, maxLength: 253, description: 'The name clients send as "model".' }),
     ),
@@ -257,6 +262,16 @@ const BoundsSchema = Type.Object(
       'Attention-head gating threshold; 0 gates nothing. Only settings with a quality price are chosen.',
       false,
     ),
+    precision: Type.Optional(
+      Type.Array(precisionSchema(), {
+        minItems: 1,
+        maxItems: 4,
+        'x-kubernetes-list-type': 'set',
+        description:
+          'Weight precisions the loop may roll out besides spec.model.precision (GGUF sources only). ' +
+          'Only precisions with a quality price are chosen.',
+      }),
+    ),
     compression: Type.Optional(
       Type.Object(
         {
@@ -310,12 +325,21 @@ const TuningSchema = Type.Object(
     qualityPrices: Type.Optional(
       Type.Array(
         Type.Object({
-          knob: Type.Union([Type.Literal('kvWindowTokens'), Type.Literal('headEntropyThreshold')]),
-          value: Type.Number({ minimum: 0, maximum: 1048576 }),
+          knob: Type.Union([
+            Type.Literal('kvWindowTokens'),
+            Type.Literal('headEntropyThreshold'),
+            Type.Literal('precision'),
+          ]),
+          value: Type.String({
+            minLength: 1,
+            maxLength: 16,
+            description: "The setting, as text: '512', '0.05', 'int8'.",
+          }),
           perplexityIncrease: Type.Number({
             minimum: -1,
             maximum: 100,
-            description: 'Relative perplexity increase against the dense setting, e.g. 0.02 for +2 %.',
+            description:
+              'Relative perplexity increase against the dense setting (fp32 for precision), e.g. 0.02 for +2 %.',
           }),
         }),
         {
@@ -332,6 +356,12 @@ const TuningSchema = Type.Object(
         batching: Type.Integer({ minimum: 0, maximum: 86400, default: 60 }),
         transport: Type.Integer({ minimum: 0, maximum: 86400, default: 30 }),
         sparsity: Type.Integer({ minimum: 0, maximum: 86400, default: 120 }),
+        precision: Type.Integer({
+          minimum: 0,
+          maximum: 86400,
+          default: 900,
+          description: 'A precision change is a rollout: it waits this long after any rollout-class change.',
+        }),
       },
       { default: {}, description: 'The least time between two changes of one knob.' },
     ),
@@ -476,6 +506,11 @@ export const AutoGLMDeploymentStatusSchema = Type.Object({
         Type.Integer({
           minimum: 0,
           description: "The autoscaler's replica count, while autoscaling is enabled.",
+        }),
+      ),
+      precision: Type.Optional(
+        precisionSchema({
+          description: 'The weight precision the loop rolled out, in place of spec.model.precision.',
         }),
       ),
       defaults: NodeTuning,

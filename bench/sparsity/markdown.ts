@@ -97,7 +97,7 @@ export function writeReport(path: string, r: SparsityResult): void {
     'qualityPrices:',
     ...r.qualityPrices.map(
       (p) =>
-        `  - { knob: ${p.knob}, value: ${String(p.value)}, perplexityIncrease: ${String(p.perplexityIncrease)} }`,
+        `  - { knob: ${p.knob}, value: '${p.value}', perplexityIncrease: ${String(p.perplexityIncrease)} }`,
     ),
     '```',
     '',

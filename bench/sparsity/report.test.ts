@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Value } from 'typebox/value';
+import { AutoGLMDeploymentSpecSchema } from '../../crds/deployment.ts';
 import { paretoFront, qualityPrices, safeRange, type Row } from './report.ts';
 
 const params = { kvWindowTokens: 0, kvSinkTokens: 4, headEntropyThreshold: 0, headUpdateInterval: 32 };
@@ -47,5 +49,24 @@ test('quality prices take the settings that differ from the baseline in their kn
     withParams(row('kvWindowTokens', 'no sinks', 12, 110, 20), { kvWindowTokens: 256, kvSinkTokens: 0 }),
     row('precision', 'fp32', 9, 50, 40),
   ];
-  assert.deepEqual(qualityPrices(rows), [{ knob: 'kvWindowTokens', value: 256, perplexityIncrease: 0.02 }]);
+  const fp16 = { ...row('precision', 'fp16', 9.09, 60, 20), variant: 'fp16' };
+  const fp16a8 = { ...row('precision', 'fp16, int8 activations', 9.5, 70, 20), variant: 'fp16-a8' };
+  assert.deepEqual(qualityPrices([...rows, fp16, fp16a8]), [
+    { knob: 'precision', value: 'fp16', perplexityIncrease: 0.01 },
+    { knob: 'kvWindowTokens', value: '256', perplexityIncrease: 0.02 },
+  ]);
+});
+
+test('the prices fit spec.tuning.qualityPrices as the CRD validates it', () => {
+  const rows = [
+    row('precision', 'fp32', 9, 50, 40),
+    { ...row('precision', 'int8', 9.1, 60, 40), variant: 'int8' },
+    row('kvWindowTokens', 'all', 10, 100, 40),
+    { ...row('kvWindowTokens', '256', 10.2, 110, 20), params: { ...params, kvWindowTokens: 256 } },
+  ];
+  const spec = Value.Default(AutoGLMDeploymentSpecSchema, {
+    model: { source: 'hf:org/repo' },
+    tuning: { qualityPrices: qualityPrices(rows) },
+  });
+  assert.deepEqual([...Value.Errors(AutoGLMDeploymentSpecSchema, spec)], []);
 });

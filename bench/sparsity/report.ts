@@ -69,10 +69,13 @@ export function safeRange(rows: readonly Row[], knob: Knob, maxIncrease: number)
 }
 
 export interface QualityPrice {
-  readonly knob: 'kvWindowTokens' | 'headEntropyThreshold';
-  readonly value: number;
+  readonly knob: 'kvWindowTokens' | 'headEntropyThreshold' | 'precision';
+  /** As spec.tuning.qualityPrices holds it: '512', '0.05', 'int8'. */
+  readonly value: string;
   readonly perplexityIncrease: number;
 }
+
+const SPEC_PRECISIONS = new Set(['fp32', 'fp16', 'int8', 'int4']);
 
 /**
  * The measured prices in the shape `spec.tuning.qualityPrices` takes: each live knob's
@@ -81,6 +84,15 @@ export interface QualityPrice {
  */
 export function qualityPrices(rows: readonly Row[]): QualityPrice[] {
   const out: QualityPrice[] = [];
+  const increase = (r: Row, base: Row) =>
+    Math.round(((r.perplexity - base.perplexity) / base.perplexity) * 1e4) / 1e4;
+  // Precision prices are against the first (most exact) rung; only variants spec.model.precision can name.
+  const ladder = rows.filter((r) => r.knob === 'precision');
+  const exact = ladder[0];
+  for (const r of ladder.slice(1)) {
+    if (exact !== undefined && SPEC_PRECISIONS.has(r.variant))
+      out.push({ knob: 'precision', value: r.variant, perplexityIncrease: increase(r, exact) });
+  }
   for (const knob of ['kvWindowTokens', 'headEntropyThreshold'] as const) {
     const mine = rows.filter((r) => r.knob === knob);
     const base = mine[0];
@@ -91,8 +103,7 @@ export function qualityPrices(rows: readonly Row[]): QualityPrice[] {
       );
     for (const r of mine.slice(1)) {
       if (!others(r) || r.params[knob] === base.params[knob]) continue;
-      const increase = (r.perplexity - base.perplexity) / base.perplexity;
-      out.push({ knob, value: r.params[knob], perplexityIncrease: Math.round(increase * 1e4) / 1e4 });
+      out.push({ knob, value: String(r.params[knob]), perplexityIncrease: increase(r, base) });
     }
   }
   return out;

@@ -53,7 +53,7 @@ function recommendations(changes: readonly Change[]): Recommendations {
   for (const c of changes) {
     const section = (out[c.node ?? '*'] ??= {});
     if (c.knob === 'compression') section.compression = parseCompression(c.to);
-    else if (c.knob !== 'replicas') section[c.knob] = Number(c.to);
+    else if (c.knob !== 'replicas' && c.knob !== 'precision') section[c.knob] = Number(c.to);
   }
   return out;
 }

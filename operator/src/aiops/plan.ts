@@ -16,7 +16,15 @@ import { desiredReplicas } from '../controller/reconciler.ts';
 import { nextBatchSize, aimd, breached, type LatencySignals } from './policies/batching.ts';
 import { armKey, armsWithin, chooseArm, type Arm } from './policies/compression.ts';
 import { decideReplicas } from './policies/replicas.ts';
-import { admitted, nextSparsity, type SparsityKnob } from './policies/sparsity.ts';
+import {
+  admitted,
+  admittedPrecisions,
+  nextPrecision,
+  nextSparsity,
+  PRECISION_LADDER,
+  type Precision,
+  type SparsityKnob,
+} from './policies/sparsity.ts';
 import { nextChunkTokens } from './policies/transport.ts';
 import type { DeploymentSignals } from './signals.ts';
 
@@ -27,6 +35,7 @@ export type Knob =
   | 'maxQueueDelayMs'
   | 'compression'
   | 'streamChunkTokens'
+  | 'precision'
   | SparsityKnob;
 
 export interface Change {
@@ -39,7 +48,7 @@ export interface Change {
 }
 
 /** Knobs that need a rollout (new pods); at most one of them changes per deployment per cooldown. */
-export const SLOW_KNOBS: ReadonlySet<Knob> = new Set(['replicas']);
+export const SLOW_KNOBS: ReadonlySet<Knob> = new Set(['replicas', 'precision']);
 
 export function effectiveParams(agd: AutoGLMDeployment, node?: string): ServingParams {
   const t = agd.status?.tuning;
@@ -58,6 +67,12 @@ export function parseCompression(text: string): Compression {
   const [algorithm = 'none', level = '0'] = text.split(':');
   if (algorithm === 'gzip' || algorithm === 'br') return { algorithm, level: Number(level) };
   return { algorithm: 'none' };
+}
+
+function parsePrecision(text: string): Precision {
+  const p = PRECISION_LADDER.find((x) => x === text);
+  if (p === undefined) throw new Error(`not a precision: ${text}`);
+  return p;
 }
 
 function lastDecision(decisions: readonly Decision[], knob: Knob, node?: string): Decision | undefined {
@@ -195,6 +210,29 @@ function planSparsity(ctx: Ctx): void {
   }
 }
 
+/**
+ * A precision change rolls the pods out, so it waits its cooldown after any slow-knob decision:
+ * at most one rollout-class change per deployment per cooldown.
+ */
+function planPrecision(ctx: Ctx): void {
+  const { bounds, slo, cooldownSeconds, qualityPrices } = ctx.agd.spec.tuning;
+  const allowed = bounds.precision;
+  const model = ctx.agd.spec.model;
+  if (allowed === undefined || model.format === 'onnx') return;
+  const current = ctx.agd.status?.tuning?.precision ?? model.precision;
+  const ladder = admittedPrecisions(model.precision, allowed, qualityPrices ?? [], slo.maxPerplexityIncrease);
+  const lastSlow = ctx.decisions.findLast((d) => SLOW_KNOBS.has(d.knob as Knob));
+  const gated = !ladder.includes(current);
+  if (!gated && secondsSince(lastSlow, ctx.now) < cooldownSeconds.precision) return;
+  const step = nextPrecision(current, model.precision, ladder, {
+    peakKvUsage: ctx.s.peakKvUsage,
+    kvThreshold: ctx.agd.spec.autoscaling.targets.kvCacheUsage,
+    itlP99Ms: ctx.s.itlP99Ms,
+    itlSloMs: slo.itlP99Ms,
+  });
+  propose(ctx, { knob: 'precision', from: current, to: step.value, reason: step.reason });
+}
+
 function planNode(ctx: Ctx, node: string): void {
   const { bounds, cooldownSeconds } = ctx.agd.spec.tuning;
   const ns = ctx.s.nodes.get(node);
@@ -247,6 +285,8 @@ export function plan(agd: AutoGLMDeployment, s: DeploymentSignals, now: Date): C
   planReplicas(ctx);
   planBatching(ctx);
   planSparsity(ctx);
+  // Never two rollouts at once: a replica change this round holds the precision back.
+  if (!ctx.out.some((c) => c.knob === 'replicas')) planPrecision(ctx);
   for (const node of [...s.nodes.keys()].sort()) if (node !== '') planNode(ctx, node);
   return ctx.out;
 }
@@ -260,6 +300,10 @@ export function applyChanges(
   for (const c of changes) {
     if (c.knob === 'replicas') {
       next.replicas = Number(c.to);
+      continue;
+    }
+    if (c.knob === 'precision') {
+      next.precision = parsePrecision(c.to);
       continue;
     }
     const target = c.node === undefined ? next.defaults : ((next.nodes ??= {})[c.node] ??= {});

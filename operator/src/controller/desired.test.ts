@@ -37,6 +37,20 @@ describe('desired children', () => {
     }
   });
 
+  it("builds the precision the tuning loop rolled out (status), else the spec's", () => {
+    const args = (agd: ReturnType<typeof sampleAgd>) => {
+      const dep = desiredDeployment(agd, OPTS) as unknown as {
+        spec: { template: { spec: Record<string, unknown> } };
+      };
+      return server(dep.spec.template.spec)?.args ?? [];
+    };
+    const agd = sampleAgd({ model: { source: 'hf:org/repo', precision: 'fp16' } });
+    assert.ok(args(agd).includes('--precision=fp16'));
+    agd.status = { tuning: { generation: 2, defaults: {}, precision: 'int8' } };
+    assert.ok(args(agd).includes('--precision=int8'));
+    assert.equal(agd.spec.model.precision, 'fp16');
+  });
+
   it('runs the server with the model, runtime flags, NODE_NAME and the tuning file, as non-root', () => {
     const agd = sampleAgd({ runtime: { device: 'cpu', threads: 4 }, kvCache: { capacityTokens: 4096 } });
     const dep = desiredDeployment(agd, OPTS) as unknown as {

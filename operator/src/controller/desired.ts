@@ -100,7 +100,9 @@ export function serverArgs(agd: AutoGLMDeployment, model: string): string[] {
     `--kv-cache-tokens=${String(s.kvCache.capacityTokens)}`,
     `--tuning-file=${TUNING_MOUNT}/${TUNING_FILE_KEY}`,
   ];
-  if (s.model.format !== 'onnx') args.push(`--precision=${s.model.precision}`);
+  // The tuning loop may roll out another precision; status says which (never the spec).
+  const precision = agd.status?.tuning?.precision ?? s.model.precision;
+  if (s.model.format !== 'onnx') args.push(`--precision=${precision}`);
   return args;
 }
 

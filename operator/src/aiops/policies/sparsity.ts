@@ -15,8 +15,9 @@
 export type SparsityKnob = 'kvWindowTokens' | 'headEntropyThreshold';
 
 export interface QualityPrice {
-  readonly knob: SparsityKnob;
-  readonly value: number;
+  readonly knob: SparsityKnob | 'precision';
+  /** The setting as text, as spec.tuning.qualityPrices holds it. */
+  readonly value: string;
   /** Relative perplexity increase measured at this setting, against the dense one. */
   readonly perplexityIncrease: number;
 }
@@ -47,7 +48,9 @@ export function admitted(
   const values = new Set<number>();
   if (inRange(DENSE[knob])) values.add(DENSE[knob]);
   for (const p of prices) {
-    if (p.knob === knob && inRange(p.value) && p.perplexityIncrease <= maxIncrease) values.add(p.value);
+    const v = Number(p.value);
+    if (p.knob === knob && Number.isFinite(v) && inRange(v) && p.perplexityIncrease <= maxIncrease)
+      values.add(v);
   }
   return [...values].sort((a, b) => sparseness(knob, a) - sparseness(knob, b));
 }
@@ -81,5 +84,48 @@ export function nextSparsity(
     return { value: ladder[at + 1] as number, reason: `${what} at its limit: one setting sparser` };
   if (p === 'down' && at > 0)
     return { value: ladder[at - 1] as number, reason: `${what} under half its limit: one setting denser` };
+  return { value: current, reason: 'in the dead band' };
+}
+
+/** Weight precisions from the most exact to the cheapest. */
+export const PRECISION_LADDER = ['fp32', 'fp16', 'int8', 'int4'] as const;
+export type Precision = (typeof PRECISION_LADDER)[number];
+
+/**
+ * The precisions the gate admits, most exact first: the spec's own (whatever its price: it is
+ * what the user chose), and those the bounds allow with a price within the gate.
+ */
+export function admittedPrecisions(
+  base: Precision,
+  allowed: readonly Precision[],
+  prices: readonly QualityPrice[],
+  maxIncrease: number,
+): Precision[] {
+  const priced = (p: Precision) =>
+    prices.some((q) => q.knob === 'precision' && q.value === p && q.perplexityIncrease <= maxIncrease);
+  return PRECISION_LADDER.filter((p) => p === base || (allowed.includes(p) && priced(p)));
+}
+
+/**
+ * A rollout to a cheaper precision when p99 inter-token latency reaches 0.9 × its SLO, back to a
+ * more exact one under half of it; one rung at a time. A current precision the gate no longer
+ * admits goes back to the spec's.
+ */
+export function nextPrecision(
+  current: Precision,
+  base: Precision,
+  ladder: readonly Precision[],
+  s: SparsitySignals,
+): { value: Precision; reason: string } {
+  const at = ladder.indexOf(current);
+  if (at < 0)
+    return { value: base, reason: 'the current precision is outside the bounds or past the quality gate' };
+  const limit = 0.9 * s.itlSloMs;
+  const cheaper = ladder[at + 1];
+  const exacter = ladder[at - 1];
+  if (s.itlP99Ms >= limit && cheaper !== undefined)
+    return { value: cheaper, reason: 'p99 inter-token latency at its limit: a cheaper precision' };
+  if (s.itlP99Ms < limit / 2 && exacter !== undefined)
+    return { value: exacter, reason: 'p99 inter-token latency under half its limit: a more exact precision' };
   return { value: current, reason: 'in the dead band' };
 }
