@@ -100,6 +100,12 @@ const ModelSchema = Type.Object(
         'Weight precision of the ONNX model built from a GGUF source; the tuning loop may roll out ' +
         'another within tuning.bounds.precision (status.tuning.precision).',
     }),
+    headGating: Type.Boolean({
+      default: false,
+      description:
+        'Build the model with attention-head gating (GGUF sources), so tuning.bounds.headEntropyThreshold ' +
+        'can skip heads at run time.',
+    }),
     servedName: Type.Optional(
       Type.String({ minLength: 1, maxLength: 253, description: 'The name clients send as "model".' }),
     ),

@@ -46,9 +46,12 @@ describe('desired children', () => {
     };
     const agd = sampleAgd({ model: { source: 'hf:org/repo', precision: 'fp16' } });
     assert.ok(args(agd).includes('--precision=fp16'));
+    assert.equal(args(agd).includes('--head-gating'), false);
     agd.status = { tuning: { generation: 2, defaults: {}, precision: 'int8' } };
     assert.ok(args(agd).includes('--precision=int8'));
     assert.equal(agd.spec.model.precision, 'fp16');
+    const gated = sampleAgd({ model: { source: 'hf:org/repo', headGating: true } });
+    assert.ok(args(gated).includes('--head-gating'));
   });
 
   it('runs the server with the model, runtime flags, NODE_NAME and the tuning file, as non-root', () => {

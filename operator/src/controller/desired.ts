@@ -103,6 +103,7 @@ export function serverArgs(agd: AutoGLMDeployment, model: string): string[] {
   // The tuning loop may roll out another precision; status says which (never the spec).
   const precision = agd.status?.tuning?.precision ?? s.model.precision;
   if (s.model.format !== 'onnx') args.push(`--precision=${precision}`);
+  if (s.model.format !== 'onnx' && s.model.headGating) args.push('--head-gating');
   return args;
 }
 
