@@ -10,13 +10,14 @@ import { readdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { SERVING_PARAMS_DEFAULTS } from '../crds/tuning.ts';
 import { buildFromGguf } from '../server/src/model/build/index.ts';
 import type { BuildOptions } from '../server/src/model/build/options.ts';
 import { autoglmHome, DEFAULT_MODEL, pullModel } from '../server/src/model/pull/index.ts';
 import { Tokenizer } from '../server/src/model/tokenizer/tokenizer.ts';
 import { heldOutText } from '../server/src/eval/heldout.ts';
 import { scoreText } from '../server/src/eval/perplexity.ts';
-import { DecoderSession } from '../server/src/runtime/decoder.ts';
+import { DecoderSession, kvBytesPerToken } from '../server/src/runtime/decoder.ts';
 import type { KvCache } from '../server/src/runtime/kv.ts';
 import { openKvCache, type SparsityParams } from '../server/src/runtime/open-kv.ts';
 import { paretoFront, qualityPrices, safeRange, type Knob, type Row } from './sparsity/report.ts';
@@ -40,11 +41,12 @@ const BATCH = Number(values.batch);
 const STEPS = Number(values.steps);
 const MAX_INCREASE = Number(values['max-increase']);
 
+/** The server's defaults: every token kept, every head computed. */
 const DENSE: SparsityParams = {
-  kvWindowTokens: 0,
-  kvSinkTokens: 4,
-  headEntropyThreshold: 0,
-  headUpdateInterval: 32,
+  kvWindowTokens: SERVING_PARAMS_DEFAULTS.kvWindowTokens,
+  kvSinkTokens: SERVING_PARAMS_DEFAULTS.kvSinkTokens,
+  headEntropyThreshold: SERVING_PARAMS_DEFAULTS.headEntropyThreshold,
+  headUpdateInterval: SERVING_PARAMS_DEFAULTS.headUpdateInterval,
 };
 
 interface Setting {
@@ -159,8 +161,7 @@ async function measureSetting(
     // they are scored a token at a time, as generated text is.
     const score = await scoreText(kv, ids.slice(0, TOKENS), s.knob === 'precision' ? 16 : 1);
     const speed = await decodeRate(kv, ids);
-    const { layers, kvHeads, headDim, dtype } = session.layout;
-    const bytesPerToken = layers * 2 * kvHeads * headDim * (dtype === 'float16' ? 2 : 4);
+    const bytesPerToken = kvBytesPerToken(session.layout);
     const work = {
       computed: score.attention.computed + speed.work.computed,
       total: score.attention.total + speed.work.total,

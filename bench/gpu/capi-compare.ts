@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildRandom } from '../../server/src/model/build/index.ts';
 import { capiDecodeStep, openCapiBench, type CapiBench } from './capi-steps.ts';
-import { decodeStep, openBench, type BenchSession, type DecodeResult } from './steps.ts';
+import { decodeStep, median, openBench, type BenchSession, type DecodeResult } from './steps.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,11 +37,6 @@ async function modelDir(): Promise<string> {
     await buildRandom('small', dir, { profile: 'fast', precision: 'int4' }, { seed: 1 });
   }
   return dir;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
 }
 
 function ms(d: DecodeResult): number {

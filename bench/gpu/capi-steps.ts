@@ -8,12 +8,10 @@
 import type { ProviderName } from '../../server/src/runtime/providers.ts';
 import { KvBinding } from '../../server/src/runtime/capi/kv-binding.ts';
 import { CapiSession } from '../../server/src/runtime/capi/session.ts';
-import type { DecodeResult, PrefillResult } from './steps.ts';
+import { decodeKvBytes, median, tokenIds, WARMUP, type DecodeResult, type PrefillResult } from './steps.ts';
 
 export const BINDINGS = ['ort', 'capi', 'capi-graph'] as const;
 export type Binding = (typeof BINDINGS)[number];
-
-const WARMUP = 3;
 
 export interface CapiBench {
   readonly session: CapiSession;
@@ -31,22 +29,12 @@ export function openCapiBench(dir: string, provider: ProviderName, cudaGraph: bo
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-}
-
-function tokens(batch: number, vocab: number, salt: number): number[] {
-  return Array.from({ length: batch }, (_, i) => (i * 7919 + salt * 104729) % vocab);
-}
-
 export async function capiDecodeStep(
   b: CapiBench,
   batch: number,
   context: number,
   reps: number,
 ): Promise<DecodeResult> {
-  const { layers, kvHeads, headDim, dtype } = b.session.layout;
   const steps = WARMUP + reps;
   const kv = new KvBinding(b.session, { slots: batch, slotLen: context + steps });
   try {
@@ -54,12 +42,11 @@ export async function capiDecodeStep(
     for (let step = 0; step < steps; step++) {
       const lengths = new Array<number>(batch).fill(context + step);
       const t = performance.now();
-      const logits = await kv.step(tokens(batch, b.session.vocab, step), lengths);
+      const logits = await kv.step(tokenIds(batch, b.session.vocab, step), lengths);
       if (step >= WARMUP) times.push(performance.now() - t);
       if (logits.length !== batch * b.session.vocab) throw new Error('no logits for the batch');
     }
-    const kvBytes = batch * layers * 2 * kvHeads * (context + 1) * headDim * (dtype === 'float16' ? 2 : 4);
-    return { batch, stepMs: median(times), kvBytes };
+    return { batch, stepMs: median(times), kvBytes: decodeKvBytes(b.session.layout, batch, context) };
   } finally {
     kv.dispose();
   }
@@ -71,7 +58,7 @@ export async function capiPrefill(b: CapiBench, count: number, reps: number): Pr
     const times: number[] = [];
     for (let r = 0; r < WARMUP + reps; r++) {
       const t = performance.now();
-      await kv.prefill(0, tokens(count, b.session.vocab, r), 0);
+      await kv.prefill(0, tokenIds(count, b.session.vocab, r), 0);
       if (r >= WARMUP) times.push(performance.now() - t);
     }
     return { tokens: count, ms: median(times) };

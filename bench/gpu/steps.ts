@@ -9,7 +9,7 @@
 import ort from 'onnxruntime-node';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DecoderSession } from '../../server/src/runtime/decoder.ts';
+import { DecoderSession, kvBytesPerToken, type KvLayout } from '../../server/src/runtime/decoder.ts';
 import type { ProviderName } from '../../server/src/runtime/providers.ts';
 
 export interface BenchSession {
@@ -28,7 +28,8 @@ export type PrefillResult =
 
 type KvTensors = Record<string, ort.Tensor>;
 
-const WARMUP = 3;
+/** Untimed steps before each measurement. */
+export const WARMUP = 3;
 
 export async function openBench(
   dir: string,
@@ -40,7 +41,7 @@ export async function openBench(
   return { session, deviceKv, vocab: config.vocab_size, release: () => session.dispose() };
 }
 
-function median(xs: number[]): number {
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
 }
@@ -68,10 +69,18 @@ function hostKv(s: DecoderSession, batch: number, len: number): KvTensors {
   return out;
 }
 
+/** Token ids that differ by position and step, the same for either binding. */
+export function tokenIds(count: number, vocab: number, salt: number): number[] {
+  return Array.from({ length: count }, (_, i) => (i * 7919 + salt * 104729) % vocab);
+}
+
+/** The cache a decode step reads: every sequence's `context` tokens and its new one. */
+export function decodeKvBytes(layout: KvLayout, batch: number, context: number): number {
+  return batch * (context + 1) * kvBytesPerToken(layout);
+}
+
 function ids(batch: number, seq: number, vocab: number, salt: number): ort.Tensor {
-  const data = BigInt64Array.from({ length: batch * seq }, (_, i) =>
-    BigInt((i * 7919 + salt * 104729) % vocab),
-  );
+  const data = BigInt64Array.from(tokenIds(batch * seq, vocab, salt), (v) => BigInt(v));
   return new ort.Tensor('int64', data, [batch, seq]);
 }
 
@@ -112,7 +121,6 @@ export async function decodeStep(
   context: number,
   reps: number,
 ): Promise<DecodeResult> {
-  const { layers, kvHeads, headDim, dtype } = b.session.layout;
   const steps = WARMUP + reps;
   // The host layout holds every step's token in one buffer; the device layout grows by one a step.
   let past = hostKv(b.session, batch, b.deviceKv ? context : context + steps);
@@ -130,8 +138,7 @@ export async function decodeStep(
     }
   }
   if (b.deviceKv) disposeDevice(past);
-  const kvBytes = batch * layers * 2 * kvHeads * (context + 1) * headDim * (dtype === 'float16' ? 2 : 4);
-  return { batch, stepMs: median(times), kvBytes };
+  return { batch, stepMs: median(times), kvBytes: decodeKvBytes(b.session.layout, batch, context) };
 }
 
 export async function prefill(b: BenchSession, tokens: number, reps: number): Promise<PrefillResult> {

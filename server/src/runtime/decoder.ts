@@ -53,6 +53,11 @@ export interface KvLayout {
   readonly dtype: 'float32' | 'float16';
 }
 
+/** Bytes one cached token takes over every layer's key and value. */
+export function kvBytesPerToken(l: KvLayout): number {
+  return l.layers * 2 * l.kvHeads * l.headDim * (l.dtype === 'float16' ? 2 : 4);
+}
+
 /** Per-layer key/value tensors, [batch, kvHeads, length, headDim]. */
 export interface KvState {
   readonly length: number;
