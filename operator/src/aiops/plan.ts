@@ -24,6 +24,7 @@ import {
   PRECISION_LADDER,
   type Precision,
   type SparsityKnob,
+  type SparsitySignals,
 } from './policies/sparsity.ts';
 import { nextChunkTokens } from './policies/transport.ts';
 import type { DeploymentSignals } from './signals.ts';
@@ -187,16 +188,21 @@ function planBatching(ctx: Ctx): void {
   }
 }
 
+/** The pressures the sparsity and precision knobs answer. */
+function sparsitySignals(ctx: Ctx): SparsitySignals {
+  return {
+    peakKvUsage: ctx.s.peakKvUsage,
+    kvThreshold: ctx.agd.spec.autoscaling.targets.kvCacheUsage,
+    itlP99Ms: ctx.s.itlP99Ms,
+    itlSloMs: ctx.agd.spec.tuning.slo.itlP99Ms,
+  };
+}
+
 /** Deployment-wide, like batching: a sparsity setting changes quality for every request alike. */
 function planSparsity(ctx: Ctx): void {
   const { bounds, slo, cooldownSeconds, qualityPrices } = ctx.agd.spec.tuning;
   const cur = effectiveParams(ctx.agd);
-  const signals = {
-    peakKvUsage: ctx.s.peakKvUsage,
-    kvThreshold: ctx.agd.spec.autoscaling.targets.kvCacheUsage,
-    itlP99Ms: ctx.s.itlP99Ms,
-    itlSloMs: slo.itlP99Ms,
-  };
+  const signals = sparsitySignals(ctx);
   for (const knob of ['kvWindowTokens', 'headEntropyThreshold'] as const) {
     const range = bounds[knob];
     if (range === undefined) continue;
@@ -224,12 +230,7 @@ function planPrecision(ctx: Ctx): void {
   const lastSlow = ctx.decisions.findLast((d) => SLOW_KNOBS.has(d.knob as Knob));
   const gated = !ladder.includes(current);
   if (!gated && secondsSince(lastSlow, ctx.now) < cooldownSeconds.precision) return;
-  const step = nextPrecision(current, model.precision, ladder, {
-    peakKvUsage: ctx.s.peakKvUsage,
-    kvThreshold: ctx.agd.spec.autoscaling.targets.kvCacheUsage,
-    itlP99Ms: ctx.s.itlP99Ms,
-    itlSloMs: slo.itlP99Ms,
-  });
+  const step = nextPrecision(current, model.precision, ladder, sparsitySignals(ctx));
   propose(ctx, { knob: 'precision', from: current, to: step.value, reason: step.reason });
 }
 

@@ -21,7 +21,7 @@ export interface GateParams {
 
 interface SeqGate {
   /** Active query heads per layer. */
-  active: number[][];
+  active: (readonly number[])[];
   /** Tokens since the last measurement; Infinity before the first. */
   since: number;
   /** Tokens the sequence has run. */
@@ -39,6 +39,8 @@ export class HeadGate {
   readonly layers: number;
   readonly heads: number;
   readonly #params: () => GateParams;
+  /** Every query head, shared by all sequences that compute them all. */
+  readonly #all: readonly number[];
   readonly #seqs = new Map<string, SeqGate>();
   /** Head-layer units of attention computed and the units an ungated model computes, per query token. */
   computed = 0;
@@ -48,16 +50,13 @@ export class HeadGate {
     this.layers = layers;
     this.heads = heads;
     this.#params = params;
-  }
-
-  #all(): number[] {
-    return Array.from({ length: this.heads }, (_, h) => h);
+    this.#all = Array.from({ length: heads }, (_, h) => h);
   }
 
   #state(seqId: string): SeqGate {
     let st = this.#seqs.get(seqId);
     if (st === undefined) {
-      st = { active: Array.from({ length: this.layers }, () => this.#all()), since: Infinity, seen: 0 };
+      st = { active: new Array<readonly number[]>(this.layers).fill(this.#all), since: Infinity, seen: 0 };
       this.#seqs.set(seqId, st);
     }
     return st;
@@ -72,7 +71,7 @@ export class HeadGate {
     const feeds: Record<string, ort.Tensor> = {};
     for (let l = 0; l < this.layers; l++) {
       const lists = states.map((st, r) =>
-        !on || measuring[r] === true ? this.#all() : (st.active[l] ?? this.#all()),
+        !on || measuring[r] === true ? this.#all : (st.active[l] ?? this.#all),
       );
       const width = Math.max(...lists.map((x) => x.length));
       const data = new BigInt64Array(seqIds.length * width);
@@ -111,7 +110,7 @@ export class HeadGate {
         if (t === undefined) throw new Error(`model produced no ${headEntropyOutput(l)}`);
         const width = t.dims[1] ?? 0;
         const e = (t.data as Float32Array).subarray(r * width, r * width + this.heads);
-        const keep = this.#all().filter((h) => (e[h] ?? 0) >= threshold);
+        const keep = this.#all.filter((h) => (e[h] ?? 0) >= threshold);
         st.active[l] = keep.length > 0 ? keep : [argmax(e)];
       }
       st.since = tokens;

@@ -113,17 +113,18 @@ export class PaddedKvCache implements KvCache {
     if (this.#session.hasPositionInput)
       feeds['position_ids'] = new ort.Tensor('int64', int64(positions), [rows, seq]);
     for (const key of this.#keys()) feeds[`past_key_values.${key}`] = past(key);
-    const gate = this.#gate?.plan(seqIds, seq);
+    const gate = this.#gate;
     let out: Record<string, ort.Tensor>;
-    if (gate === undefined || this.#gate === undefined) {
+    if (gate === undefined) {
       out = await this.#session.run(feeds);
     } else {
+      const plan = gate.plan(seqIds, seq);
       // Entropies are fetched only on the steps that measure them.
       const fetches: Record<string, null> = { logits: null };
       for (const key of this.#keys()) fetches[`present.${key}`] = null;
-      for (const name of this.#gate.fetches(gate)) fetches[name] = null;
-      out = await this.#session.run({ ...feeds, ...gate.feeds }, fetches);
-      this.#gate.observe(seqIds, seq, gate, out);
+      for (const name of gate.fetches(plan)) fetches[name] = null;
+      out = await this.#session.run({ ...feeds, ...plan.feeds }, fetches);
+      gate.observe(seqIds, seq, plan, out);
     }
     const present: Tensors = new Map();
     for (const key of this.#keys()) {

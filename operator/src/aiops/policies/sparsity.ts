@@ -55,11 +55,19 @@ export function admitted(
   return [...values].sort((a, b) => sparseness(knob, a) - sparseness(knob, b));
 }
 
-function pressure(knob: SparsityKnob, s: SparsitySignals): 'up' | 'down' | 'hold' {
-  const [load, limit] =
-    knob === 'kvWindowTokens' ? [s.peakKvUsage, s.kvThreshold] : [s.itlP99Ms, 0.9 * s.itlSloMs];
+type Pressure = 'up' | 'down' | 'hold';
+
+/** Up at the limit, down under half of it: the dead band between keeps a knob from flapping. */
+function pressureOf(load: number, limit: number): Pressure {
   if (load >= limit) return 'up';
   return load < limit / 2 ? 'down' : 'hold';
+}
+
+/** p99 inter-token latency against 0.9 × its SLO: the compute pressure. */
+const latencyPressure = (s: SparsitySignals) => pressureOf(s.itlP99Ms, 0.9 * s.itlSloMs);
+
+function pressure(knob: SparsityKnob, s: SparsitySignals): Pressure {
+  return knob === 'kvWindowTokens' ? pressureOf(s.peakKvUsage, s.kvThreshold) : latencyPressure(s);
 }
 
 export function nextSparsity(
@@ -120,12 +128,12 @@ export function nextPrecision(
   const at = ladder.indexOf(current);
   if (at < 0)
     return { value: base, reason: 'the current precision is outside the bounds or past the quality gate' };
-  const limit = 0.9 * s.itlSloMs;
+  const p = latencyPressure(s);
   const cheaper = ladder[at + 1];
   const exacter = ladder[at - 1];
-  if (s.itlP99Ms >= limit && cheaper !== undefined)
+  if (p === 'up' && cheaper !== undefined)
     return { value: cheaper, reason: 'p99 inter-token latency at its limit: a cheaper precision' };
-  if (s.itlP99Ms < limit / 2 && exacter !== undefined)
+  if (p === 'down' && exacter !== undefined)
     return { value: exacter, reason: 'p99 inter-token latency under half its limit: a more exact precision' };
   return { value: current, reason: 'in the dead band' };
 }
