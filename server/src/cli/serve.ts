@@ -3,6 +3,7 @@ import { SERVING_PARAMS_DEFAULTS, servingParamsErrors, type ServingParams } from
 import { AutoGLMError } from '../errors.ts';
 import { DEFAULT_SERVE, startServer, type ServeOptions } from '../http/server.ts';
 import { DEVICES } from '../runtime/decoder.ts';
+import { BINDINGS } from '../runtime/open-kv.ts';
 import { PRECISIONS, PROFILES } from '../model/build/options.ts';
 import { DEFAULT_BUILD } from '../model/resolve.ts';
 import pkg from '../../../package.json' with { type: 'json' };
@@ -22,6 +23,7 @@ options:
   --profile fast|portable       graph profile when building a GGUF source (default fast)
   --head-gating                 build with attention-head gating (see --head-entropy-threshold)
   --threads <n>                 CPU threads per op (0: one per core)
+  --binding auto|capi|node      how steps reach ONNX Runtime (default $AUTOGLM_BINDING or auto: the C API for fast-profile models on CPU or CUDA)
   --max-model-len <n>           longest prompt + completion per request (default 2048)
   --kv-cache-tokens <n>         KV cache capacity in tokens (default 65536)
   --max-batch-size <n>          sequences per step (live-tunable)
@@ -105,6 +107,12 @@ export function serveOptions(v: Values): ServeOptions {
     port: intArg(str(v, 'port') ?? process.env['PORT'], 'port', DEFAULT_SERVE.port),
     device: oneOf(str(v, 'device'), DEVICES, 'device', 'auto'),
     threads: intArg(str(v, 'threads'), 'threads', 0),
+    binding: oneOf(
+      str(v, 'binding') ?? process.env['AUTOGLM_BINDING'],
+      BINDINGS,
+      'binding',
+      DEFAULT_SERVE.binding,
+    ),
     maxModelLen: intArg(str(v, 'max-model-len'), 'max-model-len', DEFAULT_SERVE.maxModelLen, 16),
     kvCacheTokens: intArg(str(v, 'kv-cache-tokens'), 'kv-cache-tokens', DEFAULT_SERVE.kvCacheTokens, 16),
     maxWaiting: intArg(str(v, 'max-waiting'), 'max-waiting', DEFAULT_SERVE.maxWaiting, 1),
@@ -131,6 +139,7 @@ const FLAGS = {
       'precision',
       'profile',
       'threads',
+      'binding',
       'max-model-len',
       'kv-cache-tokens',
       'max-batch-size',

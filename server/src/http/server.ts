@@ -11,8 +11,8 @@ import { Engine } from '../engine/engine.ts';
 import { DEFAULT_BUILD, resolveModel } from '../model/resolve.ts';
 import type { BuildOptions } from '../model/build/options.ts';
 import { Tokenizer } from '../model/tokenizer/tokenizer.ts';
-import { DecoderSession, type Device } from '../runtime/decoder.ts';
-import { openKvCache } from '../runtime/open-kv.ts';
+import type { Device } from '../runtime/decoder.ts';
+import { openServingModel, type Binding } from '../runtime/open-kv.ts';
 import { LiveParams } from '../tuning/live.ts';
 import { watchTuningFile, type TuningWatcher } from '../tuning/watcher.ts';
 import { createApp } from './app.ts';
@@ -30,6 +30,8 @@ export interface ServeOptions {
   readonly port: number;
   readonly device: Device;
   readonly threads: number;
+  /** How steps reach ONNX Runtime (runtime/open-kv.ts). */
+  readonly binding: Binding;
   /** Longest prompt + output per request (and the slot length of the shared KV layout). */
   readonly maxModelLen: number;
   readonly kvCacheTokens: number;
@@ -57,6 +59,7 @@ export const DEFAULT_SERVE: Omit<ServeOptions, 'model' | 'servedModelName' | 've
   port: 8000,
   device: 'auto',
   threads: 0,
+  binding: 'auto',
   maxModelLen: 2048,
   kvCacheTokens: 65536,
   maxWaiting: 256,
@@ -78,12 +81,13 @@ async function loadModel(
     },
   });
   const tokenizer = await Tokenizer.load(dir);
-  const session = await DecoderSession.open(dir, { device: o.device, fileName, intraOpThreads: o.threads });
-  const kv = openKvCache(
-    session,
+  const model = await openServingModel(
+    dir,
+    { device: o.device, binding: o.binding, threads: o.threads, fileName },
     { maxSeqs: o.params.maxBatchSize * 2, capacityTokens: o.kvCacheTokens, maxModelLen: o.maxModelLen },
     () => ctx.live.get(),
   );
+  const { kv } = model;
   const engine = new Engine({
     kv,
     params: () => ctx.live.get(),
@@ -100,12 +104,13 @@ async function loadModel(
       },
     }),
   });
-  ctx.metrics.setDevice(session.provider);
+  ctx.metrics.setDevice(model.provider);
   ctx.logger.info('model loaded', {
     dir,
-    device: session.provider,
-    skipped: session.skipped,
-    kv_layout: session.sharedKv ? 'shared-slots' : 'padded',
+    device: model.provider,
+    binding: model.binding,
+    skipped: model.skipped,
+    kv_layout: model.layout,
     kv_capacity_tokens: kv.capacityTokens,
   });
   return {
@@ -113,14 +118,11 @@ async function loadModel(
     dir,
     tokenizer,
     engine,
-    device: session.provider,
+    device: model.provider,
     maxModelLen: o.maxModelLen,
     vocabSize: tokenizer.vocabSize,
     created: Math.floor(Date.now() / 1000),
-    dispose: async () => {
-      kv.dispose();
-      await session.dispose();
-    },
+    dispose: () => model.dispose(),
   };
 }
 

@@ -85,7 +85,7 @@ export interface StepOutput {
 const ORDER: readonly Provider[] = ['cuda', 'webgpu', 'cpu'];
 
 /** Node op types sit near the start of the file, before the weights: scan only the head. */
-async function usesGroupQueryAttention(path: string): Promise<boolean> {
+export async function usesGroupQueryAttention(path: string): Promise<boolean> {
   const fh = await open(path, 'r');
   try {
     const head = Buffer.alloc(64 << 20);

@@ -5,24 +5,56 @@
  * between slots copies only its valid tokens.
  *
  * GroupQueryAttention's CPU kernel does work in proportion to the buffer's length, not the
- * sequences', so each slot is only as long as the longest live sequence needs (rounded up
- * to a power of two, at least MIN_LEN): it grows by reallocation when a sequence outgrows
- * it and shrinks when the long ones are gone, up to the model length `slotLen`.
+ * sequences', so where the store can resize, each slot is only as long as the longest live
+ * sequence needs (rounded up to a power of two, at least MIN_LEN): it grows by reallocation
+ * when a sequence outgrows it and shrinks when the long ones are gone, up to the model length.
  *
  * KV sparsity (StreamingLLM): with a window, a sequence keeps its first `sinks` tokens and
  * its most recent ones, at most `sinks + window` in all. Keys carry their rotary positions
  * from when they were written, so eviction only moves cached tokens left; a slot's next
  * position is counted apart from its cache length.
+ *
+ * Where the memory lives and how a step runs is the store's business (kv-store-node.ts for
+ * onnxruntime-node, capi/kv-store.ts for the C API binding); this class keeps the books.
  */
-import ort from 'onnxruntime-node';
-import { floatData, type DecoderSession } from './decoder.ts';
-import { int64, logitRows, NO_WINDOW, type KvCache, type KvWindow } from './kv.ts';
+import { NO_WINDOW, type KvCache, type KvWindow } from './kv.ts';
 
-type Buffer = Float32Array | Uint16Array;
+/** Logits of a run, [rows × positions, vocab], valid until the store's next run. */
+export interface SlotLogits {
+  readonly data: Float32Array;
+  readonly vocab: number;
+}
 
-const MIN_LEN = 128;
+/** The cache's memory, per layer [slots, kvHeads, len, headDim], and the runs over it. */
+export interface SlotStore {
+  readonly slots: number;
+  /** The longest a slot can be: the model length. */
+  readonly maxLen: number;
+  /** Whether slots change length with the live sequences; a fixed store stays `maxLen` long. */
+  readonly resizable: boolean;
+  /** Every slot's current length. */
+  readonly len: number;
+  /** Reallocates every slot at `len` tokens, keeping each slot's first `lens[slot]`. */
+  resize(len: number, lens: readonly number[]): void;
+  /** Moves `count` cached tokens of a slot from position `from` to `to` (`to` < `from`). */
+  copyTokens(slot: number, from: number, to: number, count: number): void;
+  /** Swaps the first `lenA` tokens of slot `a` with the first `lenB` of slot `b`. */
+  swap(a: number, lenA: number, b: number, lenB: number): void;
+  /** `tokens` into `slot`, which holds `past`; the first at `position`. Every position's logits. */
+  prefill(slot: number, tokens: readonly number[], past: number, position: number): Promise<SlotLogits>;
+  /** One token for each of rows [0, n) holding `lens`; one row of logits each. */
+  decode(
+    tokens: readonly number[],
+    lens: readonly number[],
+    positions: readonly number[],
+  ): Promise<SlotLogits>;
+  dispose(): void;
+}
 
-function roundUp(n: number, max: number): number {
+export const MIN_LEN = 128;
+
+/** The slot length for `n` tokens: a power of two, at least MIN_LEN, at most `max`. */
+export function roundUp(n: number, max: number): number {
   let len = MIN_LEN;
   while (len < n) len *= 2;
   return Math.min(len, max);
@@ -30,11 +62,7 @@ function roundUp(n: number, max: number): number {
 
 export class SlotKvCache implements KvCache {
   readonly capacityTokens: number;
-  readonly #session: DecoderSession;
-  readonly #slotLen: number;
-  /** The current length of every slot's buffer: between MIN_LEN and slotLen. */
-  #len: number;
-  #buffers = new Map<string, Buffer>();
+  readonly #store: SlotStore;
   /** Which sequence holds each slot. */
   readonly #rows: (string | undefined)[];
   /** Tokens cached per slot. */
@@ -43,62 +71,27 @@ export class SlotKvCache implements KvCache {
   readonly #pos: number[];
   readonly #window: () => KvWindow;
 
-  constructor(
-    session: DecoderSession,
-    slots: number,
-    slotLen: number,
-    window: () => KvWindow = () => NO_WINDOW,
-  ) {
-    const { layers, dtype } = session.layout;
-    this.#session = session;
-    this.#slotLen = slotLen;
+  constructor(store: SlotStore, window: () => KvWindow = () => NO_WINDOW) {
+    this.#store = store;
     this.#window = window;
-    this.capacityTokens = slots * slotLen;
-    this.#rows = new Array<string | undefined>(slots).fill(undefined);
-    this.#lens = new Array<number>(slots).fill(0);
-    this.#pos = new Array<number>(slots).fill(0);
-    this.#len = roundUp(1, slotLen);
-    for (let i = 0; i < layers; i++) {
-      for (const kv of ['key', 'value']) this.#buffers.set(`${i}.${kv}`, this.#alloc(dtype, this.#len));
-    }
+    this.capacityTokens = store.slots * store.maxLen;
+    this.#rows = new Array<string | undefined>(store.slots).fill(undefined);
+    this.#lens = new Array<number>(store.slots).fill(0);
+    this.#pos = new Array<number>(store.slots).fill(0);
   }
 
-  get #rowElems(): number {
-    const { kvHeads, headDim } = this.#session.layout;
-    return kvHeads * this.#len * headDim;
-  }
-
-  #alloc(dtype: 'float32' | 'float16', len: number): Buffer {
-    const { kvHeads, headDim } = this.#session.layout;
-    const n = this.#rows.length * kvHeads * len * headDim;
-    return dtype === 'float16' ? new Uint16Array(n) : new Float32Array(n);
-  }
-
-  /** Reallocates every slot at `len` tokens, keeping each sequence's valid tokens. */
-  #resize(len: number): void {
-    const { kvHeads, headDim, dtype } = this.#session.layout;
-    const next = new Map<string, Buffer>();
-    for (const [key, old] of this.#buffers) {
-      const buf = this.#alloc(dtype, len);
-      this.#rows.forEach((id, s) => {
-        const valid = Math.min(this.#lens[s] ?? 0, len) * headDim;
-        if (id === undefined || valid === 0) return;
-        for (let h = 0; h < kvHeads; h++) {
-          const from = (s * kvHeads + h) * this.#len * headDim;
-          buf.set(old.subarray(from, from + valid), (s * kvHeads + h) * len * headDim);
-        }
-      });
-      next.set(key, buf);
-    }
-    this.#buffers = next;
-    this.#len = len;
+  /** Valid tokens per slot, 0 for free ones. */
+  #valid(): number[] {
+    return this.#rows.map((id, s) => (id === undefined ? 0 : (this.#lens[s] ?? 0)));
   }
 
   /** Makes every slot hold `needed` tokens; lets it shrink when it is four times too long. */
   #fit(needed: number): void {
-    const want = roundUp(needed, this.#slotLen);
-    if (want > this.#len || want * 4 <= this.#len)
-      this.#resize(Math.max(want, roundUp(needed * 2, this.#slotLen)));
+    const store = this.#store;
+    if (!store.resizable) return;
+    const want = roundUp(needed, store.maxLen);
+    if (want > store.len || want * 4 <= store.len)
+      store.resize(Math.max(want, roundUp(needed * 2, store.maxLen)), this.#valid());
   }
 
   #longest(extra: number, only?: number): number {
@@ -138,31 +131,11 @@ export class SlotKvCache implements KvCache {
   }
 
   usedTokens(): number {
-    return this.#rows.reduce((n, id, s) => (id === undefined ? n : n + (this.#lens[s] ?? 0)), 0);
+    return this.#valid().reduce((n, len) => n + len, 0);
   }
 
   canDecode(seqIds: readonly string[]): boolean {
-    return seqIds.every((id) => this.length(id) < this.#slotLen);
-  }
-
-  #tensor(buf: Buffer, rows: number, offsetRows: number): ort.Tensor {
-    const { kvHeads, headDim, dtype } = this.#session.layout;
-    const view = buf.subarray(offsetRows * this.#rowElems, (offsetRows + rows) * this.#rowElems);
-    const dims = [rows, kvHeads, this.#len, headDim];
-    return dtype === 'float16'
-      ? new ort.Tensor('float16', view as Uint16Array, dims)
-      : new ort.Tensor('float32', view as Float32Array, dims);
-  }
-
-  /** Binds rows [first, first + rows) of every layer as both past and present. */
-  #bind(first: number, rows: number, feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor | null> {
-    const fetches: Record<string, ort.Tensor | null> = { logits: null };
-    for (const [key, buf] of this.#buffers) {
-      const t = this.#tensor(buf, rows, first);
-      feeds[`past_key_values.${key}`] = t;
-      fetches[`present.${key}`] = t;
-    }
-    return fetches;
+    return seqIds.every((id) => this.length(id) < this.#store.maxLen);
   }
 
   /**
@@ -176,13 +149,7 @@ export class SlotKvCache implements KvCache {
     if (window <= 0 || len + incoming <= sinks + window) return;
     const kept = Math.min(len, sinks);
     const recent = Math.max(0, Math.min(len - kept, window - incoming - Math.max(1, window >> 3)));
-    const { kvHeads, headDim } = this.#session.layout;
-    for (const buf of this.#buffers.values()) {
-      for (let h = 0; h < kvHeads; h++) {
-        const base = s * this.#rowElems + h * this.#len * headDim;
-        buf.copyWithin(base + kept * headDim, base + (len - recent) * headDim, base + len * headDim);
-      }
-    }
+    this.#store.copyTokens(s, len - recent, kept, recent);
     this.#lens[s] = kept + recent;
   }
 
@@ -192,26 +159,12 @@ export class SlotKvCache implements KvCache {
     const past = this.#lens[s] ?? 0;
     const at = this.#pos[s] ?? 0;
     const total = past + tokens.length;
-    if (total > this.#slotLen)
-      throw new Error(`sequence ${seqId} would exceed its ${this.#slotLen}-token slot`);
+    if (total > this.#store.maxLen)
+      throw new Error(`sequence ${seqId} would exceed its ${this.#store.maxLen}-token slot`);
     this.#fit(this.#longest(tokens.length, s));
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', int64(tokens), [1, tokens.length]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
-    };
-    if (this.#session.hasPositionInput) {
-      feeds['position_ids'] = new ort.Tensor('int64', int64(tokens.map((_, i) => at + i)), [
-        1,
-        tokens.length,
-      ]);
-    }
-    const out = await this.#session.run(feeds, this.#bind(s, 1, feeds));
+    const { data, vocab } = await this.#store.prefill(s, tokens, past, at);
     this.#lens[s] = total;
     this.#pos[s] = at + tokens.length;
-    const logits = out['logits'];
-    if (logits === undefined) throw new Error('model produced no logits');
-    const vocab = logits.dims[2] ?? 0;
-    const data = floatData(logits);
     return Array.from({ length: tokens.length }, (_, i) => data.subarray(i * vocab, (i + 1) * vocab));
   }
 
@@ -225,18 +178,9 @@ export class SlotKvCache implements KvCache {
 
   /** Swaps two slots' contents (valid tokens only) and owners. */
   #swap(a: number, b: number): void {
-    const { kvHeads, headDim } = this.#session.layout;
     const la = this.#lens[a] ?? 0;
     const lb = this.#lens[b] ?? 0;
-    for (const buf of this.#buffers.values()) {
-      for (let h = 0; h < kvHeads; h++) {
-        const offA = a * this.#rowElems + h * this.#len * headDim;
-        const offB = b * this.#rowElems + h * this.#len * headDim;
-        const tmp = buf.slice(offA, offA + la * headDim);
-        buf.copyWithin(offA, offB, offB + lb * headDim);
-        buf.set(tmp, offB);
-      }
-    }
+    this.#store.swap(a, this.#rows[a] === undefined ? 0 : la, b, this.#rows[b] === undefined ? 0 : lb);
     [this.#rows[a], this.#rows[b]] = [this.#rows[b], this.#rows[a]];
     [this.#lens[a], this.#lens[b]] = [lb, la];
     [this.#pos[a], this.#pos[b]] = [this.#pos[b] ?? 0, this.#pos[a] ?? 0];
@@ -255,24 +199,16 @@ export class SlotKvCache implements KvCache {
     this.#compact(rows.map((r) => r.seqId));
     for (let r = 0; r < n; r++) this.#evict(r, 1);
     this.#fit(this.#longest(1));
-    const lens = this.#lens.slice(0, n);
-    const width = Math.max(...lens) + 1;
-    const mask = new BigInt64Array(n * width);
-    lens.forEach((len, r) => mask.fill(1n, r * width, r * width + len + 1));
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', int64(rows.map((r) => r.token)), [n, 1]),
-      attention_mask: new ort.Tensor('int64', mask, [n, width]),
-    };
-    if (this.#session.hasPositionInput)
-      feeds['position_ids'] = new ort.Tensor('int64', int64(this.#pos.slice(0, n)), [n, 1]);
-    const out = await this.#session.run(feeds, this.#bind(0, n, feeds));
+    const { data, vocab } = await this.#store.decode(
+      rows.map((r) => r.token),
+      this.#lens.slice(0, n),
+      this.#pos.slice(0, n),
+    );
     for (let r = 0; r < n; r++) {
       this.#lens[r] = (this.#lens[r] ?? 0) + 1;
       this.#pos[r] = (this.#pos[r] ?? 0) + 1;
     }
-    const logits = out['logits'];
-    if (logits === undefined) throw new Error('model produced no logits');
-    return logitRows(floatData(logits), n, 1, logits.dims[2] ?? 0);
+    return Array.from({ length: n }, (_, r) => data.subarray(r * vocab, (r + 1) * vocab));
   }
 
   attentionWork(): { computed: number; total: number } {
@@ -280,6 +216,6 @@ export class SlotKvCache implements KvCache {
   }
 
   dispose(): void {
-    this.#buffers.clear();
+    this.#store.dispose();
   }
 }

@@ -21,7 +21,11 @@ export interface KvCache {
   usedTokens(): number;
   /** Whether a decode step over `seqIds` fits; false means the engine must preempt first. */
   canDecode(seqIds: readonly string[]): boolean;
-  /** Runs prompt tokens for one sequence; returns the last position's logits. */
+  /**
+   * Runs prompt tokens for one sequence; returns the last position's logits. Logits returned
+   * by `prefill`, `score` and `decode` may be views of buffers the next call reuses: read or
+   * copy them before calling again.
+   */
   prefill(seqId: string, tokens: readonly number[]): Promise<Float32Array>;
   /** Runs tokens for one sequence like `prefill`, returning every position's logits (for scoring text). */
   score(seqId: string, tokens: readonly number[]): Promise<Float32Array[]>;

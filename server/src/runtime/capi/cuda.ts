@@ -11,11 +11,21 @@ import type { Ptr } from './library.ts';
 const CANDIDATES = ['libcudart.so.13', 'libcudart.so.12', 'libcudart.so'];
 const HOST_TO_DEVICE = 1;
 const DEVICE_TO_HOST = 2;
+const DEVICE_TO_DEVICE = 3;
 
 interface Fns {
   /** koffi closes a library whose handle is collected. */
   lib: unknown;
   memcpy(dst: Ptr | ArrayBufferView, src: Ptr | ArrayBufferView, bytes: number, kind: number): number;
+  memcpy2D(
+    dst: Ptr,
+    dpitch: number,
+    src: Ptr,
+    spitch: number,
+    width: number,
+    height: number,
+    kind: number,
+  ): number;
   memset(dst: Ptr, value: number, bytes: number): number;
   synchronize(): number;
   hostRegister(ptr: ArrayBufferView, bytes: number, flags: number): number;
@@ -29,6 +39,11 @@ export interface Cudart {
   /** Device to host, after the work queued before it on the legacy stream; done on return. */
   toHost(dst: ArrayBufferView, src: Ptr, bytes: number): void;
   zero(dst: Ptr, bytes: number): void;
+  /**
+   * `height` rows of `width` bytes, device to device, rows `dpitch` and `spitch` bytes apart;
+   * the regions must not overlap. Queued on the legacy stream: `synchronize()` before a run.
+   */
+  copy2D(dst: Ptr, dpitch: number, src: Ptr, spitch: number, width: number, height: number): void;
   /**
    * Waits for everything queued on the device. ONNX Runtime runs on its own non-blocking
    * stream, which does not wait for copies queued on the legacy stream, and cudaMemcpy from
@@ -54,6 +69,9 @@ function open(): Fns {
       return {
         lib,
         memcpy: lib.func('int cudaMemcpy(void *dst, void *src, size_t count, int kind)') as Fns['memcpy'],
+        memcpy2D: lib.func(
+          'int cudaMemcpy2D(void *dst, size_t dpitch, void *src, size_t spitch, size_t width, size_t height, int kind)',
+        ) as Fns['memcpy2D'],
         memset: lib.func('int cudaMemset(void *dst, int value, size_t count)') as Fns['memset'],
         synchronize: lib.func('int cudaDeviceSynchronize()') as Fns['synchronize'],
         hostRegister: lib.func(
@@ -79,6 +97,9 @@ function wrap(f: Fns): Cudart {
     },
     toHost(dst, src, bytes) {
       ok(f.memcpy(dst, src, bytes, DEVICE_TO_HOST), 'cudaMemcpy to host');
+    },
+    copy2D(dst, dpitch, src, spitch, width, height) {
+      ok(f.memcpy2D(dst, dpitch, src, spitch, width, height, DEVICE_TO_DEVICE), 'cudaMemcpy2D');
     },
     zero(dst, bytes) {
       ok(f.memset(dst, 0, bytes), 'cudaMemset');

@@ -27,6 +27,14 @@ interface Layer {
   /** `${layer}.key` or `${layer}.value` */
   readonly name: string;
   readonly data: Ptr;
+  /** The same memory, where it is the host's. */
+  readonly host: Uint8Array | undefined;
+}
+
+/** Where tokens sit: a slot and the first position. */
+export interface TokenSpan {
+  readonly slot: number;
+  readonly at: number;
 }
 
 /** Inputs and logits in device buffers at fixed addresses, for CUDA graphs. */
@@ -78,6 +86,8 @@ export class KvBinding {
   readonly #logits: Float32Array;
   #prefillLogits = floats(0);
   readonly #graph: GraphIo | undefined;
+  /** One layer's slot row, for copies whose ends may overlap. */
+  #scratch: { readonly host: Uint8Array | undefined; readonly data: Ptr } | undefined;
   #busy = false;
   #disposed = false;
 
@@ -142,12 +152,13 @@ export class KvBinding {
           data = dataOf(value);
           // Unwritten positions are never attended to; zeros keep them finite all the same.
           cudart().zero(data, bytes);
+          this.#layers.push({ name: `${i}.${kv}`, data, host: undefined });
         } else {
-          const buffer = new ArrayBuffer(bytes);
-          this.#scope.keep(buffer);
-          data = addressOf(new Uint8Array(buffer));
+          const host = new Uint8Array(new ArrayBuffer(bytes));
+          this.#scope.keep(host);
+          data = addressOf(host);
+          this.#layers.push({ name: `${i}.${kv}`, data, host });
         }
-        this.#layers.push({ name: `${i}.${kv}`, data });
       }
     }
     if (device !== undefined) cudart().synchronize();
@@ -260,15 +271,22 @@ export class KvBinding {
    * already in their slot. Returns [rows, vocab] logits as a view that the next step
    * overwrites. Under CUDA graphs every slot runs: pass a token and length for each, idle
    * slots included (their step writes one position past their end, which is never read).
+   * `positions` are the tokens' rotary positions where they differ from `lengths` (after KV
+   * eviction).
    */
-  async step(tokens: readonly number[], lengths: readonly number[]): Promise<Float32Array> {
+  async step(
+    tokens: readonly number[],
+    lengths: readonly number[],
+    positions: readonly number[] = lengths,
+  ): Promise<Float32Array> {
     const rows = tokens.length;
     this.#checkStep(tokens, lengths);
+    if (positions.length !== rows) throw new Error('a step takes one position per row');
     this.#enter();
     let made: Ptr[] = [];
     try {
       const width = this.#graph === undefined ? Math.max(...lengths) + 1 : this.slotLen;
-      this.#fillDecode(tokens, lengths, width);
+      this.#fillDecode(tokens, lengths, positions, width);
       if (this.#graph === undefined) {
         this.#bindKv(this.#decode, 0, rows);
         made = this.#bindHost(
@@ -304,12 +322,17 @@ export class KvBinding {
   }
 
   /** Token ids, positions, and a right-padded mask [rows, width] of len + 1 ones a row. */
-  #fillDecode(tokens: readonly number[], lengths: readonly number[], width: number): void {
+  #fillDecode(
+    tokens: readonly number[],
+    lengths: readonly number[],
+    positions: readonly number[],
+    width: number,
+  ): void {
     const mask = this.#mask;
     tokens.forEach((t, r) => {
       const len = lengths[r] ?? 0;
       this.#ids[r] = BigInt(t);
-      this.#positions[r] = BigInt(len);
+      this.#positions[r] = BigInt(positions[r] ?? len);
       mask.fill(1n, r * width, r * width + len + 1);
       mask.fill(0n, r * width + len + 1, (r + 1) * width);
     });
@@ -327,10 +350,16 @@ export class KvBinding {
   }
 
   /**
-   * Runs `tokens` for the sequence in `slot`, which already holds `past` tokens. Returns the
-   * last position's logits, as a view that the next prefill overwrites.
+   * Runs `tokens` for the sequence in `slot`, which already holds `past` tokens, the first at
+   * rotary position `position`. Returns every position's logits, [tokens, vocab], as a view
+   * that the next prefill overwrites.
    */
-  async prefill(slot: number, tokens: readonly number[], past: number): Promise<Float32Array> {
+  async prefill(
+    slot: number,
+    tokens: readonly number[],
+    past: number,
+    position: number = past,
+  ): Promise<Float32Array> {
     const seq = tokens.length;
     const total = past + seq;
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) throw new Error(`no slot ${slot}`);
@@ -346,7 +375,7 @@ export class KvBinding {
       const mask = int64s(total).fill(1n);
       tokens.forEach((t, i) => {
         ids[i] = BigInt(t);
-        positions[i] = BigInt(past + i);
+        positions[i] = BigInt(position + i);
       });
       if (this.#prefillLogits.length < seq * this.vocab) this.#prefillLogits = floats(seq * this.vocab);
       this.#bindKv(this.#prefill, slot, 1);
@@ -357,11 +386,112 @@ export class KvBinding {
         this.#prefillLogits,
       );
       await runWithBinding(this.#session.handle, this.#prefillRun, this.#prefill);
-      return this.#prefillLogits.subarray((seq - 1) * this.vocab, seq * this.vocab);
+      return this.#prefillLogits.subarray(0, seq * this.vocab);
     } finally {
       release(made);
       this.#busy = false;
     }
+  }
+
+  /**
+   * Copies `tokens` cached positions of every layer and head from `src` in `from` (this
+   * binding, or another of the same session, as when resizing) to `dst` here. The spans may
+   * overlap. Call between steps.
+   */
+  copyTokens(dst: TokenSpan, src: TokenSpan, tokens: number, from: KvBinding = this): void {
+    this.#idle();
+    if (tokens <= 0) return;
+    this.#checkSpan(dst, tokens);
+    from.#checkSpan(src, tokens);
+    const width = tokens * this.#tokenBytes;
+    const overlap = from === this && dst.slot === src.slot;
+    this.#layers.forEach((layer, i) => {
+      const source = from.#layers[i];
+      if (source === undefined) throw new Error('bindings of different models');
+      const to = this.#region(layer, dst);
+      const at = from.#region(source, src);
+      if (!overlap) {
+        copyRows(to, at, width, this.#kvHeads);
+        return;
+      }
+      const scratch = this.#scratchRegion(width);
+      copyRows(scratch, at, width, this.#kvHeads);
+      copyRows(to, scratch, width, this.#kvHeads);
+    });
+    this.#settle();
+  }
+
+  /** Swaps the cached tokens of two slots: the first `tokensA` of `a` with the first `tokensB` of `b`. */
+  swapSlots(a: number, tokensA: number, b: number, tokensB: number): void {
+    this.#idle();
+    if (a === b) return;
+    this.#checkSpan({ slot: a, at: 0 }, Math.max(tokensA, tokensB));
+    this.#checkSpan({ slot: b, at: 0 }, Math.max(tokensA, tokensB));
+    const widthA = tokensA * this.#tokenBytes;
+    const widthB = tokensB * this.#tokenBytes;
+    for (const layer of this.#layers) {
+      const scratch = this.#scratchRegion(widthA);
+      const ra = this.#region(layer, { slot: a, at: 0 });
+      const rb = this.#region(layer, { slot: b, at: 0 });
+      copyRows(scratch, ra, widthA, this.#kvHeads);
+      copyRows(ra, rb, widthB, this.#kvHeads);
+      copyRows(rb, scratch, widthA, this.#kvHeads);
+    }
+    this.#settle();
+  }
+
+  get #kvHeads(): number {
+    return this.#session.layout.kvHeads;
+  }
+
+  get #tokenBytes(): number {
+    const { headDim, dtype } = this.#session.layout;
+    return headDim * ELEMENT_BYTES[dtype];
+  }
+
+  #checkSpan(span: TokenSpan, tokens: number): void {
+    const { slot, at } = span;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots || at < 0 || at + tokens > this.slotLen)
+      throw new Error(`${tokens} tokens at ${at} do not fit slot ${slot} of ${this.slotLen}`);
+  }
+
+  /** A span's first head in one layer; heads follow `pitch` bytes apart. */
+  #region(layer: Layer, span: TokenSpan): Region {
+    return {
+      host: layer.host,
+      data: layer.data,
+      offset: span.slot * this.#rowBytes + span.at * this.#tokenBytes,
+      pitch: this.slotLen * this.#tokenBytes,
+    };
+  }
+
+  /** One layer's slot row of scratch, where the cache is; heads packed `width` bytes apart. */
+  #scratchRegion(width: number): Region {
+    if (this.#scratch === undefined) {
+      const device = this.#layers[0]?.host === undefined ? this.#session.deviceMemory : undefined;
+      if (device === undefined) {
+        const host = new Uint8Array(this.#rowBytes);
+        this.#scratch = { host, data: 0n };
+      } else {
+        const { kvHeads, headDim, dtype } = this.#session.layout;
+        const value = this.#scope.add(
+          allocTensor(device.allocator, [kvHeads, this.slotLen, headDim], dtype),
+          ortApi().ReleaseValue,
+        );
+        this.#scratch = { host: undefined, data: dataOf(value) };
+      }
+    }
+    return { ...this.#scratch, offset: 0, pitch: width };
+  }
+
+  /** Device copies go on the legacy stream, which the next run's stream does not wait for. */
+  #settle(): void {
+    if (this.#layers[0]?.host === undefined) cudart().synchronize();
+  }
+
+  #idle(): void {
+    if (this.#disposed) throw new Error('KV binding is disposed');
+    if (this.#busy) throw new Error('a step is running on this KV binding');
   }
 
   /** Releases the cache and its bindings; the session stays open. */
@@ -371,6 +501,36 @@ export class KvBinding {
     this.#views.clear();
     this.#bound.clear();
     this.#scope.close();
+  }
+}
+
+/** Rows of bytes in one layer's memory: host (`host` set) or device (`data`). */
+interface Region {
+  readonly host: Uint8Array | undefined;
+  readonly data: Ptr;
+  readonly offset: number;
+  readonly pitch: number;
+}
+
+/** `rows` rows of `width` bytes; the regions must not overlap. */
+function copyRows(dst: Region, src: Region, width: number, rows: number): void {
+  if (width === 0) return;
+  if (dst.host !== undefined && src.host !== undefined) {
+    for (let r = 0; r < rows; r++) {
+      const from = src.offset + r * src.pitch;
+      dst.host.set(src.host.subarray(from, from + width), dst.offset + r * dst.pitch);
+    }
+  } else if (dst.host === undefined && src.host === undefined) {
+    cudart().copy2D(
+      dst.data + BigInt(dst.offset),
+      dst.pitch,
+      src.data + BigInt(src.offset),
+      src.pitch,
+      width,
+      rows,
+    );
+  } else {
+    throw new Error('a KV copy between host and device memory');
   }
 }
 
