@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PrometheusClient } from '../../operator/src/aiops/prometheus.ts';
-import { deliveredBytesPerS } from '../../operator/src/aiops/policies/compression.ts';
 import { readSignals, type DeploymentSignals } from '../../operator/src/aiops/signals.ts';
 import { setupPrometheus, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import { setupPrometheusOtlp, startPrometheusOtlp, type OtlpPrometheus } from '../support/prometheus-otlp.ts';
@@ -130,9 +129,12 @@ function assertSensible(s: DeploymentSignals, path: string): void {
   assert.ok(s.batchP90 > 0 && s.batchP90 <= 1, `${path}: batch p90 ${String(s.batchP90)}`);
   const gzip = node.arms.find((a) => a.arm.algorithm === 'gzip');
   assert.deepEqual(gzip?.arm, { algorithm: 'gzip', level: 1 }, `${path}: gzip arm at the server's level`);
-  for (const a of node.arms)
-    assert.ok(deliveredBytesPerS(a) > 0 && a.responses > 0, `${path}: arm measured: ${JSON.stringify(a)}`);
-  assert.ok(node.drainSecondsMean > 0, `${path}: drain measured`);
+  // Drain time is event-loop idle time: on loopback a small body may drain with none at all.
+  for (const a of node.arms) {
+    const counted = a.responses > 0 && a.uncompressedBytes > 0 && a.sentBytes > 0;
+    assert.ok(counted && a.drainSeconds >= 0, `${path}: arm measured: ${JSON.stringify(a)}`);
+  }
+  assert.ok(Number.isFinite(node.drainSecondsMean) && node.drainSecondsMean >= 0, `${path}: drain measured`);
 }
 
 describe('the tuning loop reads the servers by scrape and by OTLP push', () => {

@@ -64,7 +64,14 @@ export class ResponseWriter {
     this.#onDone = onDone;
   }
 
-  #measureDrain(endedAt: number): void {
+  /**
+   * Drain time counts only while the event loop sat idle, that is while nothing, this socket
+   * included, was ready: time the body waited on the client's path. Wall time would also count
+   * this process's own work on other requests (JSON, sampling), so a busy node would read as a
+   * slow path, where compressing only adds work.
+   */
+  #measureDrain(): void {
+    const loop = performance.eventLoopUtilization();
     this.#res.once('finish', () => {
       this.#onDone({
         encoding: this.#encoding,
@@ -72,7 +79,7 @@ export class ResponseWriter {
         bytesIn: this.#bytesIn,
         bytesOut: this.#bytesOut,
         compressSeconds: this.#compressMs / 1000,
-        drainSeconds: (performance.now() - endedAt) / 1000,
+        drainSeconds: performance.eventLoopUtilization(loop).idle / 1000,
       });
     });
   }
@@ -94,7 +101,7 @@ export class ResponseWriter {
     this.#res.setHeader('Vary', 'Accept-Encoding');
     this.#bytesOut = out.byteLength;
     this.#res.status(status).type('application/json');
-    this.#measureDrain(performance.now());
+    this.#measureDrain();
     this.#res.end(out);
   }
 
@@ -150,7 +157,7 @@ export class ResponseWriter {
         z.end();
       });
     }
-    this.#measureDrain(performance.now());
+    this.#measureDrain();
     this.#res.end();
   }
 }

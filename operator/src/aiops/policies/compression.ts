@@ -29,12 +29,6 @@ export interface ArmStats {
   readonly drainSeconds: number;
 }
 
-/** Uncompressed bytes per second of compress + drain time: what a client got. */
-export function deliveredBytesPerS(s: ArmStats): number {
-  const seconds = s.compressSeconds + s.drainSeconds;
-  return seconds > 0 ? s.uncompressedBytes / seconds : 0;
-}
-
 /** The least relative saving in expected time per byte that justifies leaving the current setting. */
 export const HYSTERESIS = 0.05;
 
