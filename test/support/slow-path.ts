@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { rename, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
+import { KubeClient, loadKubeConfig, resourcePath } from '../../operator/src/kube/rest.ts';
 import { sleep, type Cluster } from './operator.ts';
 
 const NETNS_PREFIX = 'autoglm-nb-';
@@ -119,29 +120,37 @@ export async function removeSlowPath(path: SlowPath): Promise<void> {
   await sh('ip', ['link', 'del', path.hostLink]).catch(() => ''); // gone with its peer, normally
 }
 
-/** `autoglm serve` labelled `node`, on loopback or, with `netns`, inside that namespace. */
+/**
+ * `autoglm serve` labelled `node`, on loopback or, with `netns`, inside that namespace. With
+ * `cpu`, the server runs on that one core only (one inference thread), as if the core were its
+ * node: two such servers then no longer take CPU from each other. It also runs niced, so the
+ * clients on the same machine (other machines, in a cluster) read their responses when they
+ * arrive: a client starved of CPU drains slowly and looks like a slow network path.
+ */
 export async function startServer(
-  opts: { model: string; servedName: string; node: string; file: string },
+  opts: { model: string; servedName: string; node: string; file: string; cpu?: number },
   netns?: { name: string; ip: string },
 ): Promise<Server> {
-  const { model, servedName, node, file } = opts;
+  const { model, servedName, node, file, cpu } = opts;
   const args = [
     'bin/autoglm.js',
     'serve',
     ...['--model', model, '--host', netns?.ip ?? '127.0.0.1', '--port', '0'],
     ...['--served-model-name', servedName, '--max-model-len', '512', '--tuning-file', file],
+    ...(cpu === undefined ? [] : ['--threads', '1']),
   ];
-  // `ip netns exec` execs the command, so the child's pid is the server's own.
-  const proc =
-    netns === undefined
-      ? spawn(process.execPath, args, {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, NODE_NAME: node },
-        })
-      : spawn('ip', ['netns', 'exec', netns.name, process.execPath, ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, NODE_NAME: node },
-        });
+  // `ip netns exec`, `nice` and `taskset` exec the command, so the child's pid is the server's own.
+  const command = [
+    ...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns.name]),
+    ...(cpu === undefined ? [] : ['nice', '-n', '10', 'taskset', '-c', String(cpu)]),
+    process.execPath,
+    ...args,
+  ];
+  const [bin = process.execPath, ...rest] = command;
+  const proc = spawn(bin, rest, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_NAME: node },
+  });
   let out = '';
   proc.stdout.setEncoding('utf8');
   proc.stderr.setEncoding('utf8');
@@ -211,14 +220,17 @@ export function startKubelet(
   const history: Kubelet['history'] = [];
   let last = '';
   const state = { stopped: false };
+  // Through the API from this process, as a kubelet reads it: starting kubectl twice a second
+  // would take CPU from the servers under test, and only in the arm that runs the loop.
+  const api = new KubeClient(loadKubeConfig(c.info.kubeconfig));
+  const path = resourcePath({
+    apiVersion: 'v1',
+    plural: 'configmaps',
+    namespace: target.ns,
+    name: `${target.agd}-tuning`,
+  });
   const tick = async () => {
-    const cm = await c.getJson<{ data?: Record<string, string> }>([
-      '-n',
-      target.ns,
-      'get',
-      'configmap',
-      `${target.agd}-tuning`,
-    ]);
+    const cm = await api.get<{ data?: Record<string, string> }>(path);
     const text = cm.data?.['tuning.yaml'];
     if (text === undefined || text === last) return;
     for (const s of servers) await writeAtomically(s.file, text);
