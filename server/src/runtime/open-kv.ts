@@ -195,5 +195,6 @@ export async function openServingModel(
     );
   }
   const model = await openNode(dir, o, sizing, sparsity);
-  return { ...model, skipped: [...skipped, ...model.skipped] };
+  // Both checked CUDA under auto: one line per reason.
+  return { ...model, skipped: [...new Set([...skipped, ...model.skipped])] };
 }

@@ -468,7 +468,7 @@ export class KvBinding {
   /** One layer's slot row of scratch, where the cache is; heads packed `width` bytes apart. */
   #scratchRegion(width: number): Region {
     if (this.#scratch === undefined) {
-      const device = this.#layers[0]?.host === undefined ? this.#session.deviceMemory : undefined;
+      const device = this.#session.kvOnDevice ? this.#session.deviceMemory : undefined;
       if (device === undefined) {
         const host = new Uint8Array(this.#rowBytes);
         this.#scratch = { host, data: 0n };
@@ -486,7 +486,7 @@ export class KvBinding {
 
   /** Device copies go on the legacy stream, which the next run's stream does not wait for. */
   #settle(): void {
-    if (this.#layers[0]?.host === undefined) cudart().synchronize();
+    if (this.#session.kvOnDevice) cudart().synchronize();
   }
 
   #idle(): void {
