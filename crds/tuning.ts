@@ -14,7 +14,8 @@
  *     gpu-node-1: { maxBatchSize: 64, compression: { algorithm: gzip, level: 6 } }
  *
  * A pod's effective parameters are its base (built-in or command line) ← `defaults` ←
- * `nodes[<its node name>]`, key by key; `compression` is replaced as a whole, never merged.
+ * `nodes[<its node name>]`, key by key; `compression` and `compressionProbe` are replaced as a
+ * whole, never merged.
  */
 import Type, { type Static } from 'typebox';
 import { Value } from 'typebox/value';
@@ -28,6 +29,26 @@ export const TUNING_FILE_KEY = 'tuning.yaml';
 
 const closed = { additionalProperties: false } as const;
 
+const GzipSchema = Type.Object(
+  {
+    algorithm: Type.Literal('gzip'),
+    level: Type.Integer({ minimum: 1, maximum: 9, description: 'gzip level, 1 (fast) to 9 (small).' }),
+  },
+  closed,
+);
+
+const BrotliSchema = Type.Object(
+  {
+    algorithm: Type.Literal('br'),
+    level: Type.Integer({
+      minimum: 0,
+      maximum: 11,
+      description: 'Brotli quality, 0 (fast) to 11 (small).',
+    }),
+  },
+  closed,
+);
+
 export const CompressionSchema = Type.Union(
   [
     Type.Object(
@@ -37,29 +58,35 @@ export const CompressionSchema = Type.Union(
       },
       closed,
     ),
-    Type.Object(
-      {
-        algorithm: Type.Literal('gzip'),
-        level: Type.Integer({ minimum: 1, maximum: 9, description: 'gzip level, 1 (fast) to 9 (small).' }),
-      },
-      closed,
-    ),
-    Type.Object(
-      {
-        algorithm: Type.Literal('br'),
-        level: Type.Integer({
-          minimum: 0,
-          maximum: 11,
-          description: 'Brotli quality, 0 (fast) to 11 (small).',
-        }),
-      },
-      closed,
-    ),
+    GzipSchema,
+    BrotliSchema,
   ],
   {
     description:
       "Response compression, applied only where the client's Accept-Encoding allows the algorithm; " +
       'otherwise responses are sent uncompressed.',
+  },
+);
+
+export const CompressionProbeSchema = Type.Object(
+  {
+    settings: Type.Array(Type.Union([GzipSchema, BrotliSchema]), {
+      maxItems: 32,
+      description:
+        'Compression settings to measure on a sample of whole JSON response bodies without sending ' +
+        'the result: bytes out per byte in, and compression time, per setting. Empty measures none.',
+    }),
+    cpuShare: Type.Number({
+      minimum: 0,
+      maximum: 0.5,
+      description: "Most of one core's time the measurements may take, averaged over time.",
+    }),
+  },
+  {
+    ...closed,
+    description:
+      'Measuring compression settings other than the one in force, so that the tuning loop can pick ' +
+      'a level from its cost on this node without serving every level first.',
   },
 );
 
@@ -81,6 +108,7 @@ export const ServingParamsSchema = Type.Object(
       description: 'How long, in milliseconds, a step may wait for more requests to fill its batch.',
     }),
     compression: CompressionSchema,
+    compressionProbe: CompressionProbeSchema,
     streamChunkTokens: Type.Integer({
       minimum: 1,
       maximum: 64,
@@ -147,6 +175,7 @@ export const TuningFileSchema = Type.Object(
 );
 
 export type Compression = Static<typeof CompressionSchema>;
+export type CompressionProbe = Static<typeof CompressionProbeSchema>;
 export type ServingParams = Static<typeof ServingParamsSchema>;
 export type ServingParamsPatch = Static<typeof ServingParamsPatchSchema>;
 export type TuningFile = Static<typeof TuningFileSchema>;
@@ -159,6 +188,7 @@ export const SERVING_PARAMS_DEFAULTS: ServingParams = deepFreeze({
   maxBatchedTokens: 2048,
   maxQueueDelayMs: 2,
   compression: { algorithm: 'none' },
+  compressionProbe: { settings: [], cpuShare: 0.02 },
   streamChunkTokens: 1,
   kvWindowTokens: 0,
   kvSinkTokens: 4,

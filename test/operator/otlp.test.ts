@@ -6,9 +6,12 @@
  * and the series it reads must have the same names and label names on both.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PrometheusClient } from '../../operator/src/aiops/prometheus.ts';
-import { readSignals, type DeploymentSignals } from '../../operator/src/aiops/signals.ts';
+import { readSignals, type DeploymentSignals, type NodeSignals } from '../../operator/src/aiops/signals.ts';
 import { setupPrometheus, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import { setupPrometheusOtlp, startPrometheusOtlp, type OtlpPrometheus } from '../support/prometheus-otlp.ts';
 import { eventually } from '../support/operator.ts';
@@ -28,7 +31,18 @@ const LOOP_SERIES = [
   'autoglm_compression_seconds_sum',
   'autoglm_response_drain_seconds_sum',
   'autoglm_response_drain_seconds_count',
+  'autoglm_transport_bytes_total',
+  'autoglm_transport_wait_seconds_total',
+  'autoglm_compression_probe_bytes_uncompressed_total',
+  'autoglm_compression_probe_bytes_compressed_total',
+  'autoglm_compression_probe_seconds_total',
+  'autoglm_compression_probes_total',
 ];
+/** Settings the server measures on its sent bodies without serving them (the tuning file asks). */
+const PROBED = [
+  { algorithm: 'br', level: 4 },
+  { algorithm: 'gzip', level: 6 },
+] as const;
 /** Labels that name where a series came from (scrape job or OTLP resource), not what it is. */
 const ORIGIN_LABELS = new Set(['__name__', 'job', 'instance', 'le']);
 
@@ -36,15 +50,27 @@ let model: Awaited<ReturnType<typeof randomModel>> | undefined;
 let otlpProm: OtlpPrometheus | undefined;
 let scrapeProm: RunningPrometheus | undefined;
 let server: SpawnedServer | undefined;
+let dir: string | undefined;
 
 /** The environment without any OTEL_* of the caller's, so only ours configure the exporter. */
 function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
 }
 
-function startServer(dir: string, otlpEndpoint: string): Promise<SpawnedServer> {
+async function startServer(modelDir: string, otlpEndpoint: string): Promise<SpawnedServer> {
+  dir = await mkdtemp(join(tmpdir(), 'autoglm-otlp-'));
+  const tuning = join(dir, 'tuning.json');
+  await writeFile(
+    tuning,
+    JSON.stringify({
+      apiVersion: 'serving.autoglm.io/v1alpha1',
+      kind: 'ServingTuning',
+      defaults: { compressionProbe: { settings: [...PROBED], cpuShare: 0.5 } },
+    }),
+  );
   // Compress where the client allows it, so a gzip arm is measured next to identity.
-  return spawnServer(['--model', dir, '--served-model-name', MODEL, '--compression', 'gzip:1'], {
+  const args = ['--model', modelDir, '--served-model-name', MODEL, '--compression', 'gzip:1'];
+  return spawnServer([...args, '--tuning-file', tuning], {
     ...cleanEnv(),
     NODE_NAME: NODE,
     POD_NAMESPACE: NS,
@@ -74,11 +100,13 @@ async function traffic(url: string): Promise<void> {
   }
 }
 
-/** The signals once they show every arm of node-a measured and a TTFT. */
+/** The signals once they show every arm of node-a measured, each probed setting, and a TTFT. */
 function complete(s: DeploymentSignals): DeploymentSignals | undefined {
-  const arms = s.nodes.get(NODE)?.arms ?? [];
+  const node = s.nodes.get(NODE);
+  const arms = node?.arms ?? [];
   const has = (algorithm: string) => arms.some((a) => a.arm.algorithm === algorithm && a.responses > 0);
-  return s.ttftP99Ms > 0 && has('gzip') && has('none') ? s : undefined;
+  const probed = PROBED.every((p) => node?.probes.some((a) => a.arm.algorithm === p.algorithm));
+  return s.ttftP99Ms > 0 && has('gzip') && has('none') && probed ? s : undefined;
 }
 
 /** Keeps traffic flowing until the loop's reader sees what it needs (increase() needs two samples). */
@@ -117,6 +145,25 @@ async function names(prometheusUrl: string): Promise<string[]> {
     .sort();
 }
 
+/** The path measured as responses drain, and the probed settings, and only those. */
+function assertProbed(node: NodeSignals, path: string): void {
+  // Loopback: responses may never wait on the path, which reads as an unbounded one.
+  assert.ok(
+    (node.pathBytesPerS ?? 0) > 0,
+    `${path}: path measured as it drains: ${String(node.pathBytesPerS)}`,
+  );
+  assert.deepEqual(
+    node.probes.map((a) => a.arm).sort((a, b) => a.algorithm.localeCompare(b.algorithm)),
+    PROBED,
+    `${path}: the probed settings, and only those`,
+  );
+  for (const a of node.probes) {
+    const ratio = a.sentBytes / a.uncompressedBytes;
+    assert.ok(a.responses >= 1 && ratio > 0 && ratio < 1, `${path}: probe measured: ${JSON.stringify(a)}`);
+    assert.ok(a.compressSeconds > 0, `${path}: probe time counted`);
+  }
+}
+
 function assertSensible(s: DeploymentSignals, path: string): void {
   const node = s.nodes.get(NODE);
   assert.ok(node !== undefined, `${path}: node ${NODE} in ${JSON.stringify([...s.nodes.keys()])}`);
@@ -135,6 +182,7 @@ function assertSensible(s: DeploymentSignals, path: string): void {
     assert.ok(counted && a.drainSeconds >= 0, `${path}: arm measured: ${JSON.stringify(a)}`);
   }
   assert.ok(Number.isFinite(node.drainSecondsMean) && node.drainSecondsMean >= 0, `${path}: drain measured`);
+  assertProbed(node, path);
 }
 
 describe('the tuning loop reads the servers by scrape and by OTLP push', () => {
@@ -154,6 +202,7 @@ describe('the tuning loop reads the servers by scrape and by OTLP push', () => {
     await scrapeProm?.stop();
     await otlpProm?.stop();
     await model?.cleanup();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   it('gets fresh, sensible signals by either path, from the same series', async (t) => {

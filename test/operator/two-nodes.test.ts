@@ -4,8 +4,9 @@
  * server→client direction is rate-limited with tbf (this kernel has no netem, so the slow path
  * is slow in bandwidth only, not in delay). A real Prometheus scrapes both, `autoglm operator`
  * runs the loop in Auto mode with only compression bounded, and the test plays the kubelet,
- * copying the tuning ConfigMap into each server's watched file. The loop must settle on gzip
- * for node-b, where the saved bytes pay, and on none for node-a, where they do not, and the
+ * copying the tuning ConfigMap into each server's watched file. Both servers measure every gzip
+ * level on their own responses without serving it (the probe); from that the loop must settle on
+ * gzip for node-b, where the saved bytes pay, and keep none on node-a, where they do not, and the
  * client must see node-b's throughput rise while node-a's holds.
  *
  * Node-b's pod namespace caps the TCP send buffer (net.ipv4.tcp_wmem, a namespaced sysctl that
@@ -43,14 +44,11 @@ import {
   type Server,
   type SlowPath,
 } from '../support/slow-path.ts';
+import { MIN_PROBES } from '../../operator/src/aiops/policies/compression.ts';
 
 const AGD = 'two-nodes';
-/** none and gzip 1–6: the arms the bounds allow. Where compression pays, the loop tries them all. */
-const ARMS = 7;
-/** Where it does not pay, the loop tries the cheapest level once and keeps none: two arms. */
-const FAST_PATH_ARMS = 2;
-/** The loop's minResponses: an arm counts as measured with this many responses in its window. */
-const MIN_RESPONSES = 5;
+/** gzip 1–6: the compressed arms the bounds allow, which every server measures without serving them. */
+const PROBED_ARMS = 6;
 /** Requests per node for the measurement at the start, and per node and setting for the paired one. */
 const ROUNDS = 6;
 const LOAD_MS = 240_000;
@@ -203,12 +201,12 @@ before(
     });
     nodeB = await startServer(
       { model: model.dir, servedName: AGD, node: 'node-b', file: join(dir, 'b.yaml') },
-      { name: slow.netns, ip: slow.nsIp },
+      { name: slow.netns, ip: slow.nsIp, scrapeIp: slow.scrapeIp },
     );
     const labels = { namespace: ns };
     prom = await startPrometheus([
-      { job: 'node-a', target: new URL(nodeA.url).host, labels: { ...labels, pod: `${AGD}-a` } },
-      { job: 'node-b', target: new URL(nodeB.url).host, labels: { ...labels, pod: `${AGD}-b` } },
+      { job: 'node-a', target: nodeA.scrapeTarget, labels: { ...labels, pod: `${AGD}-a` } },
+      { job: 'node-b', target: nodeB.scrapeTarget, labels: { ...labels, pod: `${AGD}-b` } },
     ]);
     await prom.scrapedSince(Date.now(), 2);
     op = await startOperator(c.info, {
@@ -233,27 +231,27 @@ after(async () => {
     await c.kubectl(['delete', 'namespace', ns, '--wait=false']).catch(() => '');
 });
 
-/** Arms with at least MIN_RESPONSES responses in the loop's 5-minute window, per node. */
+/** Compressed arms probed at least MIN_PROBES times in the loop's 5-minute window, per node. */
 async function measuredArms(p: RunningPrometheus): Promise<Map<string, number>> {
   const r = await p.query(
-    `sum by (node, encoding, level) (increase(autoglm_response_drain_seconds_count{namespace="${ns}",model="${AGD}"}[5m]))`,
+    `sum by (node, encoding, level) (increase(autoglm_compression_probes_total{namespace="${ns}",model="${AGD}"}[5m]))`,
   );
   const arms = new Map<string, number>();
   for (const s of r.data?.result ?? []) {
     const node = s.metric['node'] ?? '';
-    if (Math.round(Number(s.value[1])) >= MIN_RESPONSES) arms.set(node, (arms.get(node) ?? 0) + 1);
+    if (Math.round(Number(s.value[1])) >= MIN_PROBES) arms.set(node, (arms.get(node) ?? 0) + 1);
   }
   return arms;
 }
 
-/** node-b has measured every arm (compression pays there), node-a none and the cheapest level. */
+/** Both servers have measured every compressed arm, none of them served. */
 function explored(arms: ReadonlyMap<string, number>): boolean {
-  return (arms.get('node-b') ?? 0) >= ARMS && (arms.get('node-a') ?? 0) >= FAST_PATH_ARMS;
+  return (arms.get('node-b') ?? 0) >= PROBED_ARMS && (arms.get('node-a') ?? 0) >= PROBED_ARMS;
 }
 
 /**
- * Waits until node-b has measured every arm and node-a none and the cheapest gzip level, and,
- * after that, node-b has kept a gzip setting for HOLD_MS while node-a's setting is none.
+ * Waits until both servers have measured every compressed arm, and, after that, node-b has kept
+ * a gzip setting for HOLD_MS while node-a's setting is none.
  */
 async function settle(
   p: RunningPrometheus,

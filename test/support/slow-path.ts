@@ -8,10 +8,16 @@
  * The namespace caps the TCP send buffer (net.ipv4.tcp_wmem, a namespaced sysctl that Kubernetes
  * counts as safe): the server measures draining until the kernel has taken the last byte, and an
  * autotuned buffer of up to 4 MiB swallows a whole response, hiding the path.
+ *
+ * A second veth, never throttled, carries Prometheus's scrapes: in a cluster they cross the pod
+ * network, not the client's path, and scrapes queued behind responses on a 2 Mbit/s link would
+ * time out and blind the loop exactly when the path changes.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../operator/src/kube/rest.ts';
@@ -33,12 +39,16 @@ export interface SlowPath {
   readonly nsLink: string;
   readonly hostIp: string;
   readonly nsIp: string;
+  /** The namespace's address on the unthrottled veth, for scrapes. */
+  readonly scrapeIp: string;
 }
 
 export interface Server {
   readonly node: string;
   readonly proc: ChildProcess;
   readonly url: string;
+  /** host:port for Prometheus to scrape. */
+  readonly scrapeTarget: string;
   readonly file: string;
 }
 
@@ -77,38 +87,43 @@ export async function setThrottle(path: SlowPath, on: boolean): Promise<void> {
   }
 }
 
-/** A network namespace, a veth pair to it, and (unless `throttled` is false) tbf on its egress. */
+/** A veth pair from the host (`host`, `hostIp`) into `netns` (`inside`, `nsIp`), both ends up. */
+async function vethPair(netns: string, host: string, inside: string, hostIp: string, nsIp: string) {
+  await sh('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', inside, 'netns', netns]);
+  await sh('ip', ['addr', 'add', `${hostIp}/30`, 'dev', host]);
+  await sh('ip', ['link', 'set', host, 'up']);
+  await sh('ip', ['netns', 'exec', netns, 'ip', 'addr', 'add', `${nsIp}/30`, 'dev', inside]);
+  await sh('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', inside, 'up']);
+}
+
+/**
+ * A network namespace, a veth pair to it for clients and one for scrapes, and (unless
+ * `throttled` is false) tbf on the client veth's egress.
+ */
 export async function createSlowPath(opts: { throttled?: boolean } = {}): Promise<SlowPath> {
   if (process.getuid?.() !== 0)
     throw new Error('this needs root: it creates a network namespace, a veth pair and a tbf qdisc');
   await removeStale();
   const id = Math.random().toString(36).slice(2, 8);
-  const subnet = `10.213.${String(1 + Math.floor(Math.random() * 254))}`;
+  const subnet = String(1 + Math.floor(Math.random() * 254));
   const path = {
     netns: `${NETNS_PREFIX}${id}`,
     hostLink: `${LINK_PREFIX}${id}h`,
     nsLink: `${LINK_PREFIX}${id}n`,
-    hostIp: `${subnet}.1`,
-    nsIp: `${subnet}.2`,
+    hostIp: `10.213.${subnet}.1`,
+    nsIp: `10.213.${subnet}.2`,
+    scrapeIp: `10.214.${subnet}.2`,
   };
   const inNs = (...args: string[]) => sh('ip', ['netns', 'exec', path.netns, ...args]);
   await sh('ip', ['netns', 'add', path.netns]);
-  await sh('ip', [
-    'link',
-    'add',
-    path.hostLink,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    path.nsLink,
-    'netns',
+  await vethPair(path.netns, path.hostLink, path.nsLink, path.hostIp, path.nsIp);
+  await vethPair(
     path.netns,
-  ]);
-  await sh('ip', ['addr', 'add', `${path.hostIp}/30`, 'dev', path.hostLink]);
-  await sh('ip', ['link', 'set', path.hostLink, 'up']);
-  await inNs('ip', 'addr', 'add', `${path.nsIp}/30`, 'dev', path.nsLink);
-  await inNs('ip', 'link', 'set', path.nsLink, 'up');
+    `${LINK_PREFIX}${id}s`,
+    `${LINK_PREFIX}${id}m`,
+    `10.214.${subnet}.1`,
+    path.scrapeIp,
+  );
   await inNs('ip', 'link', 'set', 'lo', 'up');
   await inNs('sysctl', '-q', '-w', `net.ipv4.tcp_wmem=${TCP_WMEM}`);
   if (opts.throttled ?? true) await setThrottle(path, true);
@@ -120,27 +135,58 @@ export async function removeSlowPath(path: SlowPath): Promise<void> {
   await sh('ip', ['link', 'del', path.hostLink]).catch(() => ''); // gone with its peer, normally
 }
 
+const CPU_CGROUPS = '/sys/fs/cgroup/cpu';
+
+/**
+ * A cgroup (v1 cpu controller) whose tasks get at most `cores` of CPU time: a container's CPU
+ * limit, as Kubernetes sets it through the CFS quota.
+ */
+async function cpuCgroup(name: string, cores: number): Promise<string> {
+  if (!existsSync(join(CPU_CGROUPS, 'cpu.cfs_quota_us')))
+    throw new Error(`a CPU limit needs the cgroup v1 cpu controller at ${CPU_CGROUPS}`);
+  const dir = join(CPU_CGROUPS, `autoglm-${name}-${Math.random().toString(36).slice(2, 8)}`);
+  await mkdir(dir);
+  const period = 100_000;
+  await writeFile(join(dir, 'cpu.cfs_period_us'), String(period));
+  await writeFile(join(dir, 'cpu.cfs_quota_us'), String(Math.round(cores * period)));
+  return dir;
+}
+
 /**
  * `autoglm serve` labelled `node`, on loopback or, with `netns`, inside that namespace. With
  * `cpu`, the server runs on that one core only (one inference thread), as if the core were its
  * node: two such servers then no longer take CPU from each other. It also runs niced, so the
  * clients on the same machine (other machines, in a cluster) read their responses when they
- * arrive: a client starved of CPU drains slowly and looks like a slow network path.
+ * arrive: a client starved of CPU drains slowly and looks like a slow network path. With
+ * `cpuLimit`, it gets at most that many cores, as a pod with a CPU limit: the rest of its core is
+ * left to the clients and the control plane, so what they use does not depend on how busy the
+ * other "node" is.
  */
 export async function startServer(
-  opts: { model: string; servedName: string; node: string; file: string; cpu?: number },
-  netns?: { name: string; ip: string },
+  opts: {
+    model: string;
+    servedName: string;
+    node: string;
+    file: string;
+    cpu?: number;
+    cpuLimit?: number;
+  },
+  netns?: { name: string; ip: string; scrapeIp: string },
 ): Promise<Server> {
-  const { model, servedName, node, file, cpu } = opts;
+  const { model, servedName, node, file, cpu, cpuLimit } = opts;
+  const cgroup = cpuLimit === undefined ? undefined : await cpuCgroup(node, cpuLimit);
   const args = [
     'bin/autoglm.js',
     'serve',
-    ...['--model', model, '--host', netns?.ip ?? '127.0.0.1', '--port', '0'],
+    // In the namespace: every address there, the client veth's and the scrape veth's.
+    ...['--model', model, '--host', netns === undefined ? '127.0.0.1' : '0.0.0.0', '--port', '0'],
     ...['--served-model-name', servedName, '--max-model-len', '512', '--tuning-file', file],
     ...(cpu === undefined ? [] : ['--threads', '1']),
   ];
   // `ip netns exec`, `nice` and `taskset` exec the command, so the child's pid is the server's own.
+  // The shell joins the cgroup before it execs them, so no thread of the server starts outside.
   const command = [
+    ...(cgroup === undefined ? [] : ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup]),
     ...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns.name]),
     ...(cpu === undefined ? [] : ['nice', '-n', '10', 'taskset', '-c', String(cpu)]),
     process.execPath,
@@ -162,13 +208,21 @@ export async function startServer(
     }, 60_000);
     proc.stdout.on('data', (d: string) => {
       out += d;
-      const url = /listening on (http:\/\/[^\s]+) /.exec(out)?.[1];
-      if (url === undefined || !out.includes('ready:')) return;
+      const port = /listening on http:\/\/[^\s]+:(\d+) /.exec(out)?.[1];
+      if (port === undefined || !out.includes('ready:')) return;
       clearTimeout(timer);
-      resolve({ node, proc, url, file });
+      const host = netns?.ip ?? '127.0.0.1';
+      resolve({
+        node,
+        proc,
+        url: `http://${host}:${port}`,
+        scrapeTarget: `${netns?.scrapeIp ?? host}:${port}`,
+        file,
+      });
     });
     proc.on('exit', () => {
       clearTimeout(timer);
+      if (cgroup !== undefined) void rmdir(cgroup).catch(() => undefined);
       reject(new Error(`${node} exited:\n${out}`));
     });
   });

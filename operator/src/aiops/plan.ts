@@ -247,12 +247,10 @@ function planNode(ctx: Ctx, node: string): void {
     const arms = armsWithin(c.algorithms, c.minLevel, c.maxLevel);
     const current: Arm =
       cur.compression.algorithm === 'none' ? { algorithm: 'none', level: 0 } : cur.compression;
-    const pick = chooseArm(
-      arms,
-      ns.arms,
-      current,
-      ns.pathBytesPerS === undefined ? {} : { pathBytesPerS: ns.pathBytesPerS },
-    );
+    const pick = chooseArm(arms, ns.arms, current, {
+      probes: ns.probes,
+      ...(ns.pathBytesPerS === undefined ? {} : { pathBytesPerS: ns.pathBytesPerS }),
+    });
     propose(ctx, {
       knob: 'compression',
       node,

@@ -11,9 +11,15 @@ export interface Target {
 }
 
 export interface NodeSignals {
+  /** The settings responses were served with, in the window. */
   readonly arms: ArmStats[];
+  /** Settings measured on sent bodies without serving them; `responses` counts measurements. */
+  readonly probes: ArmStats[];
   readonly drainSecondsMean: number;
-  /** Bytes sent over drain time in the last minute; absent when nothing drained in it. */
+  /**
+   * Bytes handed to the socket over the time responses waited on the path, in the last minute,
+   * counted as they drain (Infinity when nothing waited); absent when nothing was sent in it.
+   */
   readonly pathBytesPerS?: number;
 }
 
@@ -52,18 +58,83 @@ function armOf(encoding: string, level: string): Arm | undefined {
   return undefined;
 }
 
+const BY_ARM = 'sum by (node, encoding, level)';
+const ARM_WINDOW = '[5m]';
+
+/** Settings measured without serving them, per node. */
+async function probeSignals(prom: PrometheusClient, sel: string): Promise<Map<string, ArmStats[]>> {
+  const q = (metric: string) => prom.query(`${BY_ARM} (increase(${metric}${sel}${ARM_WINDOW}))`);
+  const [bytes, out, seconds, count] = await Promise.all([
+    q('autoglm_compression_probe_bytes_uncompressed_total'),
+    q('autoglm_compression_probe_bytes_compressed_total'),
+    q('autoglm_compression_probe_seconds_total'),
+    q('autoglm_compression_probes_total'),
+  ]);
+  const o = byArm(out);
+  const c = byArm(seconds);
+  const n = byArm(count);
+  const nodes = new Map<string, ArmStats[]>();
+  for (const s of bytes) {
+    const arm = armOf(label(s, 'encoding'), label(s, 'level'));
+    const key = armLabels(s);
+    if (arm === undefined || s.value <= 0) continue;
+    const list = nodes.get(label(s, 'node')) ?? [];
+    list.push({
+      arm,
+      responses: Math.round(n.get(key) ?? 0),
+      uncompressedBytes: s.value,
+      sentBytes: o.get(key) ?? 0,
+      compressSeconds: c.get(key) ?? 0,
+      drainSeconds: 0,
+    });
+    nodes.set(label(s, 'node'), list);
+  }
+  return nodes;
+}
+
+/** Bytes per second of waiting, per node: Infinity where bytes went out without any wait. */
+function bandwidths(bytes: readonly Sample[], wait: readonly Sample[]): Map<string, number> {
+  const w = new Map(wait.map((x) => [label(x, 'node'), x.value]));
+  const out = new Map<string, number>();
+  for (const b of bytes) {
+    if (!(b.value > 0)) continue;
+    const seconds = w.get(label(b, 'node')) ?? 0;
+    out.set(label(b, 'node'), seconds > 0 ? b.value / seconds : Infinity);
+  }
+  return out;
+}
+
+/**
+ * Each node's path, from what drained while responses were still going: the slower of the last
+ * minute and the last 15 seconds (where scrapes come that often). A path that slows is seen
+ * within seconds, before the minute's fast past is gone; one that recovers is trusted once the
+ * minute says so too, which costs at most a minute of compression that no longer pays.
+ */
+async function pathSignals(prom: PrometheusClient, sel: string): Promise<Map<string, number>> {
+  const q = (w: string, metric: string) => prom.query(`sum by (node) (increase(${metric}${sel}[${w}]))`);
+  const [bytes, wait, bytesNow, waitNow] = await Promise.all([
+    q('1m', 'autoglm_transport_bytes_total'),
+    q('1m', 'autoglm_transport_wait_seconds_total'),
+    q('15s', 'autoglm_transport_bytes_total'),
+    q('15s', 'autoglm_transport_wait_seconds_total'),
+  ]);
+  const minute = bandwidths(bytes, wait);
+  const now = bandwidths(bytesNow, waitNow);
+  return new Map([...minute].map(([node, bw]) => [node, Math.min(bw, now.get(node) ?? Infinity)]));
+}
+
 async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<string, NodeSignals>> {
-  const by = 'sum by (node, encoding, level)';
-  const w = '[5m]';
-  const [bytes, sent, compress, drain, count, recentSent, recentDrain] = await Promise.all([
+  const by = BY_ARM;
+  const w = ARM_WINDOW;
+  const [bytes, sent, compress, drain, count, probes, paths] = await Promise.all([
     prom.query(`${by} (increase(autoglm_response_bytes_uncompressed_total${sel}${w}))`),
     prom.query(`${by} (increase(autoglm_response_bytes_sent_total${sel}${w}))`),
     prom.query(`${by} (increase(autoglm_compression_seconds_sum${sel}${w}))`),
     prom.query(`${by} (increase(autoglm_response_drain_seconds_sum${sel}${w}))`),
     prom.query(`${by} (increase(autoglm_response_drain_seconds_count${sel}${w}))`),
+    probeSignals(prom, sel),
     // The path now: arms keep their ratio and CPU cost, a path can change within a minute.
-    prom.query(`sum by (node) (increase(autoglm_response_bytes_sent_total${sel}[1m]))`),
-    prom.query(`sum by (node) (increase(autoglm_response_drain_seconds_sum${sel}[1m]))`),
+    pathSignals(prom, sel),
   ]);
   const b = byArm(sent);
   const c = byArm(compress);
@@ -91,16 +162,14 @@ async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<str
     entry.responses += responses;
     nodes.set(node, entry);
   }
-  const recent = (samples: readonly Sample[]) => new Map(samples.map((x) => [label(x, 'node'), x.value]));
-  const rs = recent(recentSent);
-  const rd = recent(recentDrain);
   return new Map(
     [...nodes].map(([node, e]) => {
-      const seconds = rd.get(node) ?? 0;
+      const path = paths.get(node);
       const signals: NodeSignals = {
         arms: e.arms,
+        probes: probes.get(node) ?? [],
         drainSecondsMean: e.responses > 0 ? e.drain / e.responses : 0,
-        ...(seconds > 0 ? { pathBytesPerS: (rs.get(node) ?? 0) / seconds } : {}),
+        ...(path === undefined ? {} : { pathBytesPerS: path }),
       };
       return [node, signals];
     }),

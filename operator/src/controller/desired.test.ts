@@ -138,6 +138,30 @@ describe('desired children', () => {
     });
   });
 
+  it('asks the servers to measure the compression settings the loop may choose, only while it tunes', () => {
+    const tuning = (mode: string) => ({
+      mode,
+      prometheusURL: 'http://prometheus:9090',
+      bounds: { compression: { algorithms: ['none', 'gzip', 'br'], minLevel: 2, maxLevel: 3 } },
+    });
+    const probeOf = (mode: string) => {
+      const cm = desiredConfigMap(sampleAgd({ tuning: tuning(mode) })) as unknown as {
+        data: Record<string, string>;
+      };
+      const parsed = parseTuningFile(cm.data[TUNING_FILE_KEY] ?? '');
+      assert.ok(parsed.ok, JSON.stringify(parsed));
+      return parsed.value.defaults?.compressionProbe;
+    };
+    assert.deepEqual(probeOf('Auto')?.settings, [
+      { algorithm: 'gzip', level: 2 },
+      { algorithm: 'gzip', level: 3 },
+      { algorithm: 'br', level: 2 },
+      { algorithm: 'br', level: 3 },
+    ]);
+    assert.ok((probeOf('Recommend')?.cpuShare ?? 0) > 0);
+    assert.equal(probeOf('Off'), undefined);
+  });
+
   it('runs spec.replicas, or the autoscaler within min and max', () => {
     assert.equal(desiredReplicas(sampleAgd({ replicas: 3 })), 3);
     const auto = sampleAgd({ replicas: 3, autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 5 } });

@@ -23,6 +23,10 @@ import {
   tuningConfigMapName,
 } from './labels.ts';
 import { mergeJson } from './pod-merge.ts';
+import { armsWithin } from '../aiops/policies/compression.ts';
+
+/** The share of a core each server may spend measuring compression settings it does not serve. */
+const PROBE_CPU_SHARE = 0.02;
 
 export interface DesiredOptions {
   /** The server image when the spec names none. */
@@ -274,10 +278,29 @@ export function specDefaults(spec: AutoGLMDeploymentSpec): ServingParamsPatch {
   };
 }
 
+/**
+ * While the loop tunes compression, the servers measure every compressed setting its bounds allow
+ * on a sample of responses (within a small CPU share), so a slowed path can be answered with the
+ * right level at once instead of one served level after another.
+ */
+function compressionProbe(agd: AutoGLMDeployment): ServingParamsPatch {
+  const { mode, bounds } = agd.spec.tuning;
+  const c = bounds.compression;
+  if (mode === 'Off' || c === undefined) return {};
+  const settings = armsWithin(c.algorithms, c.minLevel, c.maxLevel).flatMap((a) =>
+    a.algorithm === 'none' ? [] : [{ algorithm: a.algorithm, level: a.level }],
+  );
+  return settings.length === 0 ? {} : { compressionProbe: { settings, cpuShare: PROBE_CPU_SHARE } };
+}
+
 /** The tuning file: spec defaults, overlaid with what the loop has decided (status.tuning). */
 export function tuningFile(agd: AutoGLMDeployment): TuningFile {
   const t = agd.status?.tuning;
-  const defaults = { ...specDefaults(agd.spec), ...(t?.defaults as ServingParamsPatch | undefined) };
+  const defaults = {
+    ...specDefaults(agd.spec),
+    ...compressionProbe(agd),
+    ...(t?.defaults as ServingParamsPatch | undefined),
+  };
   const nodes = t?.nodes as Record<string, ServingParamsPatch> | undefined;
   return {
     apiVersion: TUNING_API_VERSION,

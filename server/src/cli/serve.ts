@@ -78,6 +78,7 @@ function liveParams(v: Values): ServingParams {
     maxBatchedTokens: intArg(str(v, 'max-batched-tokens'), 'max-batched-tokens', d.maxBatchedTokens, 1),
     maxQueueDelayMs: numArg(str(v, 'max-queue-delay-ms'), 'max-queue-delay-ms', d.maxQueueDelayMs),
     compression: compression(str(v, 'compression')),
+    compressionProbe: d.compressionProbe,
     streamChunkTokens: intArg(str(v, 'stream-chunk-tokens'), 'stream-chunk-tokens', d.streamChunkTokens, 1),
     kvWindowTokens: intArg(str(v, 'kv-window-tokens'), 'kv-window-tokens', d.kvWindowTokens, 0),
     kvSinkTokens: intArg(str(v, 'kv-sink-tokens'), 'kv-sink-tokens', d.kvSinkTokens, 0),

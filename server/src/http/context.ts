@@ -2,6 +2,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Tokenizer } from '../model/tokenizer/tokenizer.ts';
 import type { LiveParams } from '../tuning/live.ts';
+import type { CompressionProbe } from './compression-probe.ts';
 import type { Logger } from './observability/logging.ts';
 import type { ServerMetrics } from './observability/metrics.ts';
 
@@ -31,6 +32,8 @@ export interface ServerContext {
   readonly servedName: string;
   readonly live: LiveParams;
   readonly metrics: ServerMetrics;
+  /** Measures compression settings not in force, as the live tuning asks. */
+  readonly probe: CompressionProbe;
   readonly logger: Logger;
   /** Accepted API keys; empty means no authentication. */
   readonly apiKeys: ReadonlySet<string>;

@@ -16,6 +16,7 @@ import { openServingModel, type Binding } from '../runtime/open-kv.ts';
 import { LiveParams } from '../tuning/live.ts';
 import { watchTuningFile, type TuningWatcher } from '../tuning/watcher.ts';
 import { createApp } from './app.ts';
+import { CompressionProbe } from './compression-probe.ts';
 import type { LoadedModel, ServerContext } from './context.ts';
 import { createLogger } from './observability/logging.ts';
 import { ServerMetrics } from './observability/metrics.ts';
@@ -157,6 +158,9 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     servedName,
     live: new LiveParams(o.params),
     metrics,
+    probe: new CompressionProbe((p) => {
+      metrics.observeProbe(p);
+    }),
     logger,
     apiKeys: new Set(o.apiKeys),
     version: o.version,
@@ -174,6 +178,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       headUpdateInterval: p.headUpdateInterval,
       compression: `${p.compression.algorithm}:${p.compression.level ?? 0}`,
     });
+    ctx.probe.configure(p.compressionProbe);
   };
   tuningValues();
   ctx.live.subscribe(tuningValues);

@@ -2,6 +2,10 @@
  * Writing responses: JSON bodies and SSE streams, compressed as the live tuning says and as
  * the client's Accept-Encoding allows, with the measurements the tuning loop needs: bytes
  * before and after compression, time spent compressing, and time to drain to the client.
+ *
+ * Draining is also reported while it happens, chunk by chunk (`drained`): a response to a client
+ * whose path has just slowed may take many seconds to finish, and the loop should not have to
+ * wait for it to see the path.
  */
 import type { Response } from 'express';
 import { performance } from 'node:perf_hooks';
@@ -18,8 +22,21 @@ export interface TransportSample {
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly compressSeconds: number;
+  /** Time the body waited on the client's path, over the whole response. */
   readonly drainSeconds: number;
 }
+
+export interface WriterHooks {
+  /** The response's measurements, once the client has taken the whole body. */
+  done(s: TransportSample): void;
+  /** Bytes handed to the socket and seconds waited on the path since the last call. */
+  drained?(bytes: number, waitSeconds: number): void;
+  /** Offered every whole JSON body once it is sent, to measure other settings on. */
+  probe?: { offer(body: Buffer): void };
+}
+
+/** JSON bodies are written in chunks of this size, so their draining can be reported as it goes. */
+const CHUNK_BYTES = 16 << 10;
 
 /** The encoding to use: the configured one if the client accepts it, else none. */
 export function negotiate(
@@ -35,6 +52,33 @@ export function negotiate(
   return accepted.includes(c.algorithm) || accepted.includes('*') ? c.algorithm : 'identity';
 }
 
+/** A whole body compressed at once, as JSON responses are and as the probe measures them. */
+export function compressBody(raw: Buffer, encoding: 'gzip' | 'br', level: number): Buffer {
+  return encoding === 'gzip'
+    ? zlib.gzipSync(raw, { level })
+    : zlib.brotliCompressSync(raw, {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: level,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.byteLength,
+        },
+      });
+}
+
+/** Seconds the event loop sat idle until the response could take more, or was closed. */
+async function waitForDrain(res: Response): Promise<number> {
+  const loop = performance.eventLoopUtilization();
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+  return performance.eventLoopUtilization(loop).idle / 1000;
+}
+
 function compressor(encoding: 'gzip' | 'br', level: number): zlib.Gzip | zlib.BrotliCompress {
   return encoding === 'gzip'
     ? zlib.createGzip({ level })
@@ -46,22 +90,33 @@ export class ResponseWriter {
   readonly #res: Response;
   readonly #encoding: 'identity' | 'gzip' | 'br';
   readonly #level: number;
-  readonly #onDone: (s: TransportSample) => void;
+  readonly #hooks: WriterHooks;
   #z: zlib.Gzip | zlib.BrotliCompress | undefined;
   #bytesIn = 0;
   #bytesOut = 0;
   #compressMs = 0;
+  #drainS = 0;
 
-  constructor(
-    res: Response,
-    acceptEncoding: string | undefined,
-    c: CompressionSetting,
-    onDone: (s: TransportSample) => void,
-  ) {
+  constructor(res: Response, acceptEncoding: string | undefined, c: CompressionSetting, hooks: WriterHooks) {
     this.#res = res;
     this.#encoding = negotiate(acceptEncoding, c);
     this.#level = c.level;
-    this.#onDone = onDone;
+    this.#hooks = hooks;
+  }
+
+  #drained(bytes: number, waitS: number): void {
+    this.#drainS += waitS;
+    this.#hooks.drained?.(bytes, waitS);
+  }
+
+  /** Writes `buf`, waiting while the socket is full; false once the response is closed. */
+  async #write(buf: Buffer): Promise<boolean> {
+    if (this.#res.write(buf)) {
+      this.#drained(buf.byteLength, 0);
+      return true;
+    }
+    this.#drained(buf.byteLength, await waitForDrain(this.#res));
+    return !this.#res.destroyed;
   }
 
   /**
@@ -73,36 +128,39 @@ export class ResponseWriter {
   #measureDrain(): void {
     const loop = performance.eventLoopUtilization();
     this.#res.once('finish', () => {
-      this.#onDone({
+      this.#drained(0, performance.eventLoopUtilization(loop).idle / 1000);
+      this.#hooks.done({
         encoding: this.#encoding,
         level: this.#encoding === 'identity' ? 0 : this.#level,
         bytesIn: this.#bytesIn,
         bytesOut: this.#bytesOut,
         compressSeconds: this.#compressMs / 1000,
-        drainSeconds: performance.eventLoopUtilization(loop).idle / 1000,
+        drainSeconds: this.#drainS,
       });
     });
   }
 
-  /** A whole JSON body. */
-  json(status: number, body: unknown): void {
+  /** A whole JSON body; resolves once it is all handed to the socket (or the client is gone). */
+  async json(status: number, body: unknown): Promise<void> {
     const raw = Buffer.from(JSON.stringify(body));
     this.#bytesIn = raw.byteLength;
-    let out = raw;
+    let out: Buffer = raw;
     if (this.#encoding !== 'identity') {
       const t = performance.now();
-      out =
-        this.#encoding === 'gzip'
-          ? zlib.gzipSync(raw, { level: this.#level })
-          : zlib.brotliCompressSync(raw, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: this.#level } });
+      out = compressBody(raw, this.#encoding, this.#level);
       this.#compressMs += performance.now() - t;
       this.#res.setHeader('Content-Encoding', this.#encoding);
     }
     this.#res.setHeader('Vary', 'Accept-Encoding');
+    this.#res.setHeader('Content-Length', String(out.byteLength));
     this.#bytesOut = out.byteLength;
     this.#res.status(status).type('application/json');
+    for (let at = 0; at < out.byteLength; at += CHUNK_BYTES) {
+      if (!(await this.#write(out.subarray(at, at + CHUNK_BYTES)))) return;
+    }
     this.#measureDrain();
-    this.#res.end(out);
+    this.#res.end();
+    this.#hooks.probe?.offer(raw);
   }
 
   /** Starts an SSE stream; every event is flushed through the compressor at once. */
@@ -119,6 +177,7 @@ export class ResponseWriter {
       const z = compressor(this.#encoding, this.#level);
       z.on('data', (chunk: Buffer) => {
         this.#bytesOut += chunk.byteLength;
+        this.#drained(chunk.byteLength, 0);
         res.write(chunk);
       });
       this.#z = z;
@@ -133,7 +192,7 @@ export class ResponseWriter {
     const z = this.#z;
     if (z === undefined) {
       this.#bytesOut += buf.byteLength;
-      if (!this.#res.write(buf)) await new Promise((r) => this.#res.once('drain', r));
+      await this.#write(buf);
       return;
     }
     const t = performance.now();

@@ -73,7 +73,8 @@ export function sameParams(a: ServingParams, b: ServingParams): boolean {
     a.headEntropyThreshold === b.headEntropyThreshold &&
     a.headUpdateInterval === b.headUpdateInterval &&
     a.compression.algorithm === b.compression.algorithm &&
-    (a.compression.algorithm === 'none' || a.compression.level === b.compression.level)
+    (a.compression.algorithm === 'none' || a.compression.level === b.compression.level) &&
+    sameProbe(a.compressionProbe, b.compressionProbe)
   );
 }
 
@@ -82,7 +83,27 @@ function validated(params: ServingParams): ServingParams {
   if (errors.length > 0) {
     throw new AutoGLMError('invalid_argument', `invalid serving parameters: ${errors.join('; ')}`);
   }
-  return Object.isFrozen(params) && Object.isFrozen(params.compression)
-    ? params
-    : Object.freeze({ ...params, compression: Object.freeze({ ...params.compression }) });
+  if (
+    Object.isFrozen(params) &&
+    Object.isFrozen(params.compression) &&
+    Object.isFrozen(params.compressionProbe)
+  )
+    return params;
+  const probe = params.compressionProbe;
+  return Object.freeze({
+    ...params,
+    compression: Object.freeze({ ...params.compression }),
+    compressionProbe: Object.freeze({
+      ...probe,
+      settings: Object.freeze(probe.settings.map((x) => Object.freeze({ ...x }))) as typeof probe.settings,
+    }),
+  });
+}
+
+function sameProbe(a: ServingParams['compressionProbe'], b: ServingParams['compressionProbe']): boolean {
+  return (
+    a.cpuShare === b.cpuShare &&
+    a.settings.length === b.settings.length &&
+    a.settings.every((x, i) => x.algorithm === b.settings[i]?.algorithm && x.level === b.settings[i].level)
+  );
 }

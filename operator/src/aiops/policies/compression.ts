@@ -9,9 +9,14 @@
  * compared under the node's current path, not under whatever the path was when each was last
  * tried (comparing raw delivered throughput across time chases noise and load shifts).
  *
- * Exploration is priced too: the cheapest compressed level is tried once, and the others only
- * once some compression has been seen to pay on this node's path (or when the bounds leave out
- * none, so that compression is required and only its level is to be found).
+ * An arm's ratio and CPU cost come from the responses served with it or, failing enough of those,
+ * from the servers' probe: bodies sent with another setting, compressed again with this one and
+ * thrown away. With every arm probed, the loop moves to the best arm for the path in one step.
+ *
+ * An arm known neither way is explored, and exploration is priced too: the cheapest compressed
+ * level is tried once, and the others only once some compression has been seen to pay on this
+ * node's path (or when the bounds leave out none, so that compression is required and only its
+ * level is to be found).
  */
 export interface Arm {
   readonly algorithm: 'none' | 'gzip' | 'br';
@@ -30,7 +35,10 @@ export interface ArmStats {
 }
 
 /** The least relative saving in expected time per byte that justifies leaving the current setting. */
-export const HYSTERESIS = 0.05;
+export const HYSTERESIS = 0.1;
+
+/** Probe measurements of an arm that stand in for served responses. */
+export const MIN_PROBES = 2;
 
 export const armKey = (a: Arm) => (a.algorithm === 'none' ? 'none' : `${a.algorithm}:${String(a.level)}`);
 
@@ -93,34 +101,52 @@ function exploration(
   return why === undefined ? undefined : { arm: untried, reason: `exploring ${armKey(untried)}: ${why}` };
 }
 
+const NONE: ArmStats = {
+  arm: { algorithm: 'none', level: 0 },
+  responses: 0,
+  uncompressedBytes: 1,
+  sentBytes: 1,
+  compressSeconds: 0,
+  drainSeconds: 0,
+};
+
+/**
+ * Each arm's best-known stats: served (at least `min` responses), else probed. None needs no
+ * measuring of its own (it sends every byte at no CPU), only a path to be judged on.
+ */
+function measuredArms(
+  served: readonly ArmStats[],
+  probed: readonly ArmStats[],
+  pathKnown: boolean,
+): Map<string, ArmStats> {
+  const measured = new Map(probed.filter((s) => s.responses >= MIN_PROBES).map((s) => [armKey(s.arm), s]));
+  for (const s of served) measured.set(armKey(s.arm), s);
+  if (pathKnown) measured.set('none', NONE);
+  return measured;
+}
+
 /**
  * The arm to use next. `minResponses` keeps a few noisy responses from deciding; `pathBytesPerS`
- * is the path's recent bandwidth (a path changes faster than arms need re-measuring). A measured
- * arm replaces the current one only when it is expected to be faster by more than the hysteresis.
+ * is the path's recent bandwidth (a path changes faster than arms need re-measuring); `probes`
+ * are the arms measured without serving them. A measured arm replaces the current one only when
+ * it is expected to be faster by more than the hysteresis.
  */
 export function chooseArm(
   arms: readonly Arm[],
   stats: readonly ArmStats[],
   current: Arm,
-  opts: { minResponses?: number; pathBytesPerS?: number } = {},
+  opts: { minResponses?: number; pathBytesPerS?: number; probes?: readonly ArmStats[] } = {},
 ): { arm: Arm; reason: string } {
-  const min = opts.minResponses ?? 5;
-  const measured = new Map(stats.filter((s) => s.responses >= min).map((s) => [armKey(s.arm), s]));
+  const served = stats.filter((s) => s.responses >= (opts.minResponses ?? 5));
+  const pathKnown = opts.pathBytesPerS !== undefined || served.length > 0;
+  const measured = measuredArms(served, opts.probes ?? [], pathKnown);
   const now = measured.get(armKey(current));
   // Measure where we are first.
   if (now === undefined) return { arm: current, reason: 'measuring the current setting' };
-  // The recent path when the caller measured it, else the whole window's.
-  const bw = opts.pathBytesPerS ?? pathBytesPerS([...measured.values()]);
-  const none: ArmStats = {
-    arm: { algorithm: 'none', level: 0 },
-    responses: 0,
-    uncompressedBytes: 1,
-    sentBytes: 1,
-    compressSeconds: 0,
-    drainSeconds: 0,
-  };
+  // The recent path when the caller measured it, else the whole window's served responses.
+  const bw = opts.pathBytesPerS ?? pathBytesPerS(served);
   const cost = (s: ArmStats) => secondsPerByte(s, bw);
-  const candidates = arms.map((a) => measured.get(armKey(a)) ?? (a.algorithm === 'none' ? none : undefined));
+  const candidates = arms.map((a) => measured.get(armKey(a)));
   const known = candidates.filter((s): s is ArmStats => s !== undefined);
   const best = known.reduce((b, s) => (cost(s) < cost(b) ? s : b), now);
   const next = exploration(arms, measured, {

@@ -131,6 +131,26 @@ describe('compression', () => {
     assert.deepEqual(reason.arm, gz(2));
     assert.match(reason.reason, /path 1\.00 MB\/s/);
   });
+  it('moves to the best probed setting in one step, without serving the others first', () => {
+    const probed = levels(500).slice(1);
+    const pick = chooseArm(arms, [stat(none, 1, Infinity, 500)], none, { probes: probed, pathBytesPerS: MB });
+    assert.deepEqual(pick.arm, gz(2), 'at 1 MB/s gzip:2 is cheapest, as measured by the probe');
+    assert.deepEqual(
+      chooseArm(arms, [], none, { probes: probed, pathBytesPerS: 500 * MB }).arm,
+      none,
+      'and on a fast path the probe shows compression does not pay',
+    );
+  });
+  it('takes probes only once there are a few of them, and served responses over probes', () => {
+    const once = levels(1)
+      .slice(1)
+      .map((s) => ({ ...s, responses: 1 }));
+    assert.match(chooseArm(arms, [], none, { probes: once, pathBytesPerS: MB }).reason, /exploring gzip:1/);
+    // Served gzip:2 turned out worse than its probe said: served wins.
+    const served = { ...stat(gz(2), 0.29, 40, 1), responses: 6 };
+    const pick = chooseArm(arms, [served], none, { probes: levels(1).slice(1), pathBytesPerS: MB });
+    assert.deepEqual(pick.arm, gz(1));
+  });
   it('does not leave the current setting for a gain within the hysteresis', () => {
     // gzip:1 at 0.31 s/MB vs gzip:2 at 0.3 s/MB: 3 % apart.
     const close = [

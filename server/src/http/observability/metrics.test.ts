@@ -205,6 +205,26 @@ test('response transport measurements', async () => {
   assert.equal(pick(s, 'autoglm_response_drain_seconds_count', identity).length, 0);
 });
 
+test('draining as it goes, and probes of settings not in force', async () => {
+  const m = new ServerMetrics({ model: 'm', node: 'n' });
+  m.observeDrained(65_536, 0);
+  m.observeDrained(65_536, 0.25);
+  m.observeProbe({ encoding: 'br', level: 4, bytesIn: 400_000, bytesOut: 90_000, seconds: 0.006 });
+  m.observeProbe({ encoding: 'br', level: 4, bytesIn: 200_000, bytesOut: 50_000, seconds: 0.004 });
+  m.observeProbe({ encoding: 'gzip', level: 1, bytesIn: 400_000, bytesOut: 110_000, seconds: 0.004 });
+  m.observeProbe({ encoding: 'gzip', level: 2, bytesIn: 1, bytesOut: 1, seconds: NaN });
+  const s = await scrape(m);
+  assert.equal(value(s, 'autoglm_transport_bytes_total', {}), 131_072);
+  assert.equal(value(s, 'autoglm_transport_wait_seconds_total', {}), 0.25);
+  const br = { encoding: 'br', level: '4' };
+  assert.equal(value(s, 'autoglm_compression_probes_total', br), 2);
+  assert.equal(value(s, 'autoglm_compression_probe_bytes_uncompressed_total', br), 600_000);
+  assert.equal(value(s, 'autoglm_compression_probe_bytes_compressed_total', br), 140_000);
+  assert.ok(Math.abs(value(s, 'autoglm_compression_probe_seconds_total', br) - 0.01) < 1e-12);
+  assert.equal(value(s, 'autoglm_compression_probes_total', { encoding: 'gzip', level: '1' }), 1);
+  assert.equal(pick(s, 'autoglm_compression_probes_total', { encoding: 'gzip', level: '2' }).length, 0);
+});
+
 test('tuning values replace the previous state', async () => {
   const m = new ServerMetrics({ model: 'm', node: 'n' });
   m.setTuning({ maxBatchSize: 16, compression: 'gzip:6', 'sse.flush': 'per-token' });

@@ -25,7 +25,23 @@ export interface ServerMetricsOptions {
   /** Upper bound of the per-request token histograms; defaults to 32768. */
   readonly maxModelLen?: number | undefined;
   /** Also told of every response: the OTLP mirror (OtlpEngineMetrics), when metrics are pushed. */
-  readonly responseMirror?: { observeResponse(o: ResponseObservation): void } | undefined;
+  readonly responseMirror?: TransportObserver | undefined;
+}
+
+/** What the HTTP layer measures about sending responses, for the tuning loop. */
+export interface TransportObserver {
+  observeResponse(o: ResponseObservation): void;
+  observeDrained(bytes: number, waitSeconds: number): void;
+  observeProbe(p: ProbeObservation): void;
+}
+
+/** One measurement of a compression setting on a body it was not sent with. */
+export interface ProbeObservation {
+  readonly encoding: 'gzip' | 'br';
+  readonly level: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly seconds: number;
 }
 
 /** One HTTP response, measured by the HTTP layer once the client has it all. */
@@ -132,6 +148,7 @@ function engineSeries(r: Registry, maxModelLen: number) {
 }
 
 const RESPONSE_LABELS = ['route', 'encoding', 'level'] as const;
+const PROBE_LABELS = ['encoding', 'level'] as const;
 
 function serverSeries(r: Registry) {
   return {
@@ -165,6 +182,35 @@ function serverSeries(r: Registry) {
       BUCKETS.drain,
       RESPONSE_LABELS,
     ),
+    transportBytes: counter(
+      r,
+      'transport_bytes_total',
+      'Response body bytes handed to the socket, counted as they are written.',
+    ),
+    transportWait: counter(
+      r,
+      'transport_wait_seconds_total',
+      "Seconds responses waited on the client's path (the socket full, the event loop idle), counted as they wait.",
+    ),
+    probeBytesIn: counter(
+      r,
+      'compression_probe_bytes_uncompressed_total',
+      'Bytes of sent bodies compressed again to measure a setting not in force.',
+      PROBE_LABELS,
+    ),
+    probeBytesOut: counter(
+      r,
+      'compression_probe_bytes_compressed_total',
+      'What those measurements compressed the bodies to (and threw away).',
+      PROBE_LABELS,
+    ),
+    probeSeconds: counter(
+      r,
+      'compression_probe_seconds_total',
+      'Time those measurements spent compressing.',
+      PROBE_LABELS,
+    ),
+    probes: counter(r, 'compression_probes_total', 'Measurements of settings not in force.', PROBE_LABELS),
     tuningValue: gauge(r, 'tuning_value', 'Live numeric tuning parameters.', ['param']),
     tuningErrors: counter(r, 'tuning_errors_total', 'Tuning updates that failed to apply.', ['param']),
   };
@@ -183,7 +229,7 @@ export function tuningLabelName(param: string): string {
 
 const finite = (x: number): boolean => Number.isFinite(x) && x >= 0;
 
-export class ServerMetrics implements EngineObserver {
+export class ServerMetrics implements EngineObserver, TransportObserver {
   readonly registry = new Registry();
   readonly model: string;
   readonly node: string;
@@ -302,6 +348,24 @@ export class ServerMetrics implements EngineObserver {
       s.drain.observe(labels, o.drainSeconds);
     }
     this.#mirror?.observeResponse(o);
+  }
+
+  observeDrained(bytes: number, waitSeconds: number): void {
+    const s = this.#server;
+    if (finite(bytes)) s.transportBytes.inc(bytes);
+    if (finite(waitSeconds)) s.transportWait.inc(waitSeconds);
+    this.#mirror?.observeDrained(bytes, waitSeconds);
+  }
+
+  observeProbe(p: ProbeObservation): void {
+    const s = this.#server;
+    const labels = { encoding: p.encoding, level: p.level };
+    if (!finite(p.bytesIn) || !finite(p.bytesOut) || !finite(p.seconds)) return;
+    s.probeBytesIn.inc(labels, p.bytesIn);
+    s.probeBytesOut.inc(labels, p.bytesOut);
+    s.probeSeconds.inc(labels, p.seconds);
+    s.probes.inc(labels);
+    this.#mirror?.observeProbe(p);
   }
 
   /**

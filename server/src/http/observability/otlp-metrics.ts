@@ -25,7 +25,7 @@ import {
   type ObservableGauge,
 } from '@opentelemetry/api';
 import type { EngineObserver, GenerationResult, StepStats } from '../../engine/types.ts';
-import type { ResponseObservation } from './metrics.ts';
+import type { ProbeObservation, ResponseObservation, TransportObserver } from './metrics.ts';
 import { BUCKETS, GenerationTally, nodeName, requestPhases } from './series.ts';
 
 export const METER_NAME = 'autoglm';
@@ -73,6 +73,12 @@ interface Instruments {
   readonly bytesOut: Counter;
   readonly compression: Histogram;
   readonly drain: Histogram;
+  readonly transportBytes: Counter;
+  readonly transportWait: Counter;
+  readonly probeBytesIn: Counter;
+  readonly probeBytesOut: Counter;
+  readonly probeSeconds: Counter;
+  readonly probes: Counter;
 }
 
 function instruments(meter: Meter): Instruments {
@@ -113,6 +119,35 @@ function instruments(meter: Meter): Instruments {
       'Time from the last byte written until the client drained the response.',
       BUCKETS.drain,
     ),
+    transportBytes: count(
+      meter,
+      'transport_bytes',
+      'Response body bytes handed to the socket, counted as they are written.',
+      'By',
+    ),
+    transportWait: meter.createCounter('autoglm.transport_wait', {
+      description: "Seconds responses waited on the client's path, counted as they wait.",
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+    }),
+    probeBytesIn: count(
+      meter,
+      'compression_probe_bytes_uncompressed',
+      'Bytes of sent bodies compressed again to measure a setting not in force.',
+      'By',
+    ),
+    probeBytesOut: count(
+      meter,
+      'compression_probe_bytes_compressed',
+      'What those measurements compressed the bodies to (and threw away).',
+      'By',
+    ),
+    probeSeconds: meter.createCounter('autoglm.compression_probe', {
+      description: 'Time those measurements spent compressing.',
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+    }),
+    probes: count(meter, 'compression_probes', 'Measurements of settings not in force.', '{probe}'),
   };
 }
 
@@ -123,7 +158,7 @@ function podNamespace(): string | undefined {
   return ns === undefined || ns === '' ? undefined : ns;
 }
 
-export class OtlpEngineMetrics implements EngineObserver {
+export class OtlpEngineMetrics implements EngineObserver, TransportObserver {
   readonly attributes: Attributes;
   readonly #i: Instruments;
   readonly #tally = new GenerationTally();
@@ -185,6 +220,19 @@ export class OtlpEngineMetrics implements EngineObserver {
     if (o.encoding !== 'identity' && finite(o.compressSeconds))
       this.#i.compression.record(o.compressSeconds, a);
     if (o.drainSeconds !== undefined && finite(o.drainSeconds)) this.#i.drain.record(o.drainSeconds, a);
+  }
+
+  observeDrained(bytes: number, waitSeconds: number): void {
+    if (finite(bytes)) this.#i.transportBytes.add(bytes, this.attributes);
+    if (finite(waitSeconds)) this.#i.transportWait.add(waitSeconds, this.attributes);
+  }
+
+  observeProbe(p: ProbeObservation): void {
+    const a: Attributes = { ...this.attributes, encoding: p.encoding, level: String(p.level) };
+    this.#i.probeBytesIn.add(p.bytesIn, a);
+    this.#i.probeBytesOut.add(p.bytesOut, a);
+    this.#i.probeSeconds.add(p.seconds, a);
+    this.#i.probes.add(1, a);
   }
 
   onFirstToken(requestId: string, secondsSinceArrival: number): void {

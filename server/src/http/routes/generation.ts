@@ -54,8 +54,14 @@ function writerFor(ctx: ServerContext, req: Request, res: Response, route: strin
     res,
     req.headers['accept-encoding'],
     { algorithm: c.algorithm, level: c.level ?? 0 },
-    (s) => {
-      ctx.metrics.observeResponse({ route, ...s });
+    {
+      done: (s) => {
+        ctx.metrics.observeResponse({ route, ...s });
+      },
+      drained: (bytes, seconds) => {
+        ctx.metrics.observeDrained(bytes, seconds);
+      },
+      probe: ctx.probe,
     },
   );
 }
@@ -158,7 +164,7 @@ export async function chat(ctx: ServerContext, req: Request, res: Response): Pro
   } else {
     const { choices, outcomes } = await collectAll(model, events, r.logprobs);
     results = outcomes.map((o) => o.result);
-    writer.json(200, chatCompletion(m, choices, usageOf(outcomes, ids.length)));
+    await writer.json(200, chatCompletion(m, choices, usageOf(outcomes, ids.length)));
   }
   span.end(m.id, ...results);
 }
@@ -253,7 +259,7 @@ export async function completions(ctx: ServerContext, req: Request, res: Respons
   } else {
     const { choices, outcomes } = await collectAll(model, events, r.logprobs);
     results = outcomes.map((o) => o.result);
-    writer.json(200, textCompletion(m, choices, usageOf(outcomes, prompt)));
+    await writer.json(200, textCompletion(m, choices, usageOf(outcomes, prompt)));
   }
   span.end(m.id, ...results);
 }
