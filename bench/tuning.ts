@@ -8,9 +8,11 @@
  * static defaults (`tuning.mode: Off`, empty tuning files). B runs first, after only the warm-up,
  * so that A's traffic is not in the loop's 5-minute window. Writes bench/results/tuning.md.
  *
- * Each server has a core of its own and runs niced, so that the two "nodes" do not trade CPU
- * and the clients (one process here, other machines in a cluster) are not the slow end of a
- * path. The load steps come first and are short: while the CPU is the limit, no transport
+ * Each server has a core of its own, runs niced and has a CPU limit below that core, so that the
+ * two "nodes" do not trade CPU, the clients (one process here, other machines in a cluster) are
+ * not the slow end of a path, and what the clients and the control plane use does not depend on
+ * how busy either node is. Without the limit, node-b's stalling behind its path in the static
+ * arm freed a core for everything else, and node-a served about 15 % faster for it. The load steps come first and are short: while the CPU is the limit, no transport
  * setting can add goodput and both arms serve alike; the rate-limited path, where the loop's
  * knobs matter, is the longer part of the run.
  *
@@ -60,6 +62,11 @@ const PHASES = [
 ] as const;
 const MAX_CLIENTS = Math.max(...PHASES.map((p) => p.clients));
 const TRANSPORT_COOLDOWN_S = 4;
+/**
+ * Each server's CPU limit, in cores of its own core: the rest is left to the clients, Prometheus
+ * and the control plane, so that one node's being idle or busy does not change the other's CPU.
+ */
+const CPU_LIMIT = 0.75;
 const WARM_UP_MS = 20_000 * scale;
 const REQUEST = bigChatRequest(AGD);
 
@@ -283,7 +290,7 @@ function report(a: ArmResult, b: ArmResult, loadAtStart: number, wallS: number):
     '',
     `Command: \`npm run bench:tuning${scale === 1 ? '' : ` -- --scale ${String(scale)}`}\` (as root). Machine: ${String(cpus().length)} cores, load average (1 min) at start ${loadAtStart.toFixed(2)}; Node ${process.version}; whole bench ${wallS.toFixed(0)} s wall time.`,
     '',
-    `Workload per arm: ${PHASES.map((p) => `${p.name} for ${String(p.ms / 1000)} s`).join(', then ')} (phase shifts at t=${shifts.join(' s and t=')} s). Clients send non-streamed chat completions back to back (n 4, 64 tokens, logprobs with 20 alternatives: ~434 KB of JSON, \`accept-encoding: gzip, br\`). node-b's tbf: \`${TBF.join(' ')}\` on its namespace's egress, switched on at the last shift; its TCP send buffer is capped at 64 KiB throughout. Each server runs on a core of its own (\`taskset\`, one inference thread, \`nice 10\` so that the clients read promptly), as two nodes would; the clients, Prometheus and the control plane share both. ${String(WARM_UP_MS / 1000)} s of uncounted traffic warm both servers before the first arm.`,
+    `Workload per arm: ${PHASES.map((p) => `${p.name} for ${String(p.ms / 1000)} s`).join(', then ')} (phase shifts at t=${shifts.join(' s and t=')} s). Clients send non-streamed chat completions back to back (n 4, 64 tokens, logprobs with 20 alternatives: ~434 KB of JSON, \`accept-encoding: gzip, br\`). node-b's tbf: \`${TBF.join(' ')}\` on its namespace's egress, switched on at the last shift; its TCP send buffer is capped at 64 KiB throughout. Each server runs on a core of its own (\`taskset\`, one inference thread, \`nice 10\` so that the clients read promptly) with a CPU limit of ${String(CPU_LIMIT)} core (a CFS quota, as a pod's \`limits.cpu\`), as two nodes would; the clients, Prometheus and the control plane share both cores' remainder. ${String(WARM_UP_MS / 1000)} s of uncounted traffic warm both servers before the first arm.`,
     '',
     `Arms: **B** = \`tuning.mode: Auto\`, bounds compression {none, gzip, br; levels 1–6} and streamChunkTokens 1–8, transport cooldown ${String(TRANSPORT_COOLDOWN_S)} s, \`--tuning-interval-seconds=2\`, tuning ConfigMap copied into the servers' files every 0.5 s. **A** = \`tuning.mode: Off\`, empty tuning files (server defaults: no compression, 1 token per event). B ran first, on a Prometheus that had seen only the warm-up; A second.`,
     '',
@@ -329,13 +336,16 @@ try {
     node,
     file: join(dir, `${node}.yaml`),
     cpu: NODES.indexOf(node),
+    cpuLimit: CPU_LIMIT,
   });
   started.push(await startServer(opts('node-a')));
-  started.push(await startServer(opts('node-b'), { name: slow.netns, ip: slow.nsIp }));
+  started.push(
+    await startServer(opts('node-b'), { name: slow.netns, ip: slow.nsIp, scrapeIp: slow.scrapeIp }),
+  );
   const prom = await startPrometheus(
     started.map((s) => ({
       job: s.node,
-      target: new URL(s.url).host,
+      target: s.scrapeTarget,
       labels: { namespace: ns, pod: `${AGD}-${s.node}` },
     })),
   );
