@@ -138,6 +138,12 @@ function listen(server: Server, host: string, port: number): Promise<string> {
   });
 }
 
+/** The probe as one label value: `off`, or its settings and CPU share (`gzip:1,br:4 @ 0.02`). */
+function probeText(p: ServingParams['compressionProbe']): string {
+  if (p.settings.length === 0 || p.cpuShare === 0) return 'off';
+  return `${p.settings.map((x) => `${x.algorithm}:${String(x.level)}`).join(',')} @ ${String(p.cpuShare)}`;
+}
+
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const logger = createLogger();
   const servedName = o.servedModelName ?? (o.model === undefined ? 'smollm2-135m-instruct' : o.model);
@@ -177,6 +183,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       headEntropyThreshold: p.headEntropyThreshold,
       headUpdateInterval: p.headUpdateInterval,
       compression: `${p.compression.algorithm}:${p.compression.level ?? 0}`,
+      compressionProbe: probeText(p.compressionProbe),
     });
     ctx.probe.configure(p.compressionProbe);
   };
