@@ -12,9 +12,11 @@
  * two "nodes" do not trade CPU, the clients (one process here, other machines in a cluster) are
  * not the slow end of a path, and what the clients and the control plane use does not depend on
  * how busy either node is. Without the limit, node-b's stalling behind its path in the static
- * arm freed a core for everything else, and node-a served about 15 % faster for it. The load steps come first and are short: while the CPU is the limit, no transport
- * setting can add goodput and both arms serve alike; the rate-limited path, where the loop's
- * knobs matter, is the longer part of the run.
+ * arm freed a core for everything else, and node-a served about 15 % faster for it.
+ *
+ * The load steps come first and are short: while the CPU is the limit, no transport setting can
+ * add goodput and both arms serve alike; the rate-limited path, where the loop's knobs matter, is
+ * the longer part of the run.
  *
  *   node bench/tuning.ts [--scale F]   (F multiplies every phase's length; default 1)
  */

@@ -17,8 +17,9 @@ export interface NodeSignals {
   readonly probes: ArmStats[];
   readonly drainSecondsMean: number;
   /**
-   * Bytes handed to the socket over the time responses waited on the path, in the last minute,
-   * counted as they drain (Infinity when nothing waited); absent when nothing was sent in it.
+   * Bytes handed to the socket over the time responses waited on the path, counted as they drain:
+   * the slower of the last minute and the last 15 s (Infinity when nothing waited); absent when
+   * nothing was sent in the last minute.
    */
   readonly pathBytesPerS?: number;
 }
