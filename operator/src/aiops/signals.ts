@@ -59,36 +59,49 @@ function armOf(encoding: string, level: string): Arm | undefined {
   return undefined;
 }
 
-const BY_ARM = 'sum by (node, encoding, level)';
-const ARM_WINDOW = '[5m]';
+/** A counter's increase over the arms' 5-minute window, per node and setting. */
+function armQuery(prom: PrometheusClient, sel: string, metric: string): Promise<Sample[]> {
+  return prom.query(`sum by (node, encoding, level) (increase(${metric}${sel}[5m]))`);
+}
+
+/** The other window totals of a setting, keyed by armLabels. */
+interface ArmTotals {
+  readonly sent: ReadonlyMap<string, number>;
+  readonly compress: ReadonlyMap<string, number>;
+  readonly count: ReadonlyMap<string, number>;
+  readonly drain?: ReadonlyMap<string, number>;
+}
+
+/** One setting's stats from its uncompressed-bytes sample; undefined for no bytes or no known setting. */
+function armStats(bytes: Sample, t: ArmTotals): ArmStats | undefined {
+  const arm = armOf(label(bytes, 'encoding'), label(bytes, 'level'));
+  if (arm === undefined || bytes.value <= 0) return undefined;
+  const key = armLabels(bytes);
+  return {
+    arm,
+    responses: Math.round(t.count.get(key) ?? 0),
+    uncompressedBytes: bytes.value,
+    sentBytes: t.sent.get(key) ?? 0,
+    compressSeconds: t.compress.get(key) ?? 0,
+    drainSeconds: t.drain?.get(key) ?? 0,
+  };
+}
 
 /** Settings measured without serving them, per node. */
 async function probeSignals(prom: PrometheusClient, sel: string): Promise<Map<string, ArmStats[]>> {
-  const q = (metric: string) => prom.query(`${BY_ARM} (increase(${metric}${sel}${ARM_WINDOW}))`);
-  const [bytes, out, seconds, count] = await Promise.all([
+  const q = (metric: string) => armQuery(prom, sel, metric);
+  const [bytes, sent, compress, count] = await Promise.all([
     q('autoglm_compression_probe_bytes_uncompressed_total'),
     q('autoglm_compression_probe_bytes_compressed_total'),
     q('autoglm_compression_probe_seconds_total'),
     q('autoglm_compression_probes_total'),
   ]);
-  const o = byArm(out);
-  const c = byArm(seconds);
-  const n = byArm(count);
+  const totals = { sent: byArm(sent), compress: byArm(compress), count: byArm(count) };
   const nodes = new Map<string, ArmStats[]>();
   for (const s of bytes) {
-    const arm = armOf(label(s, 'encoding'), label(s, 'level'));
-    const key = armLabels(s);
-    if (arm === undefined || s.value <= 0) continue;
-    const list = nodes.get(label(s, 'node')) ?? [];
-    list.push({
-      arm,
-      responses: Math.round(n.get(key) ?? 0),
-      uncompressedBytes: s.value,
-      sentBytes: o.get(key) ?? 0,
-      compressSeconds: c.get(key) ?? 0,
-      drainSeconds: 0,
-    });
-    nodes.set(label(s, 'node'), list);
+    const stats = armStats(s, totals);
+    if (stats === undefined) continue;
+    nodes.set(label(s, 'node'), [...(nodes.get(label(s, 'node')) ?? []), stats]);
   }
   return nodes;
 }
@@ -125,42 +138,27 @@ async function pathSignals(prom: PrometheusClient, sel: string): Promise<Map<str
 }
 
 async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<string, NodeSignals>> {
-  const by = BY_ARM;
-  const w = ARM_WINDOW;
+  const q = (metric: string) => armQuery(prom, sel, metric);
   const [bytes, sent, compress, drain, count, probes, paths] = await Promise.all([
-    prom.query(`${by} (increase(autoglm_response_bytes_uncompressed_total${sel}${w}))`),
-    prom.query(`${by} (increase(autoglm_response_bytes_sent_total${sel}${w}))`),
-    prom.query(`${by} (increase(autoglm_compression_seconds_sum${sel}${w}))`),
-    prom.query(`${by} (increase(autoglm_response_drain_seconds_sum${sel}${w}))`),
-    prom.query(`${by} (increase(autoglm_response_drain_seconds_count${sel}${w}))`),
+    q('autoglm_response_bytes_uncompressed_total'),
+    q('autoglm_response_bytes_sent_total'),
+    q('autoglm_compression_seconds_sum'),
+    q('autoglm_response_drain_seconds_sum'),
+    q('autoglm_response_drain_seconds_count'),
     probeSignals(prom, sel),
     // The path now: arms keep their ratio and CPU cost, a path can change within a minute.
     pathSignals(prom, sel),
   ]);
-  const b = byArm(sent);
-  const c = byArm(compress);
-  const d = byArm(drain);
-  const n = byArm(count);
+  const totals = { sent: byArm(sent), compress: byArm(compress), count: byArm(count), drain: byArm(drain) };
   const nodes = new Map<string, { arms: ArmStats[]; drain: number; responses: number }>();
-  const at = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
   for (const s of bytes) {
     const node = label(s, 'node');
-    const arm = armOf(label(s, 'encoding'), label(s, 'level'));
     const key = armLabels(s);
     const entry = nodes.get(node) ?? { arms: [], drain: 0, responses: 0 };
-    const responses = Math.round(at(n, key));
-    if (arm !== undefined && s.value > 0) {
-      entry.arms.push({
-        arm,
-        responses,
-        uncompressedBytes: s.value,
-        sentBytes: at(b, key),
-        compressSeconds: at(c, key),
-        drainSeconds: at(d, key),
-      });
-    }
-    entry.drain += at(d, key);
-    entry.responses += responses;
+    const stats = armStats(s, totals);
+    if (stats !== undefined) entry.arms.push(stats);
+    entry.drain += totals.drain.get(key) ?? 0;
+    entry.responses += Math.round(totals.count.get(key) ?? 0);
     nodes.set(node, entry);
   }
   return new Map(

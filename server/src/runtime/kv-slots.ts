@@ -17,7 +17,7 @@
  * Where the memory lives and how a step runs is the store's business (kv-store-node.ts for
  * onnxruntime-node, capi/kv-store.ts for the C API binding); this class keeps the books.
  */
-import { NO_WINDOW, type KvCache, type KvWindow } from './kv.ts';
+import { logitRows, NO_WINDOW, type KvCache, type KvWindow } from './kv.ts';
 
 /** Logits of a run, [rows × positions, vocab], valid until the store's next run. */
 export interface SlotLogits {
@@ -165,7 +165,7 @@ export class SlotKvCache implements KvCache {
     const { data, vocab } = await this.#store.prefill(s, tokens, past, at);
     this.#lens[s] = total;
     this.#pos[s] = at + tokens.length;
-    return Array.from({ length: tokens.length }, (_, i) => data.subarray(i * vocab, (i + 1) * vocab));
+    return logitRows(data, tokens.length, 1, vocab);
   }
 
   async prefill(seqId: string, tokens: readonly number[]): Promise<Float32Array> {
@@ -208,7 +208,7 @@ export class SlotKvCache implements KvCache {
       this.#lens[r] = (this.#lens[r] ?? 0) + 1;
       this.#pos[r] = (this.#pos[r] ?? 0) + 1;
     }
-    return Array.from({ length: n }, (_, r) => data.subarray(r * vocab, (r + 1) * vocab));
+    return logitRows(data, n, 1, vocab);
   }
 
   attentionWork(): { computed: number; total: number } {

@@ -404,17 +404,16 @@ export class KvBinding {
     this.#checkSpan(dst, tokens);
     from.#checkSpan(src, tokens);
     const width = tokens * this.#tokenBytes;
-    const overlap = from === this && dst.slot === src.slot;
+    const scratch = from === this && dst.slot === src.slot ? this.#scratchRegion(width) : undefined;
     this.#layers.forEach((layer, i) => {
       const source = from.#layers[i];
       if (source === undefined) throw new Error('bindings of different models');
       const to = this.#region(layer, dst);
       const at = from.#region(source, src);
-      if (!overlap) {
+      if (scratch === undefined) {
         copyRows(to, at, width, this.#kvHeads);
         return;
       }
-      const scratch = this.#scratchRegion(width);
       copyRows(scratch, at, width, this.#kvHeads);
       copyRows(to, scratch, width, this.#kvHeads);
     });
@@ -429,8 +428,8 @@ export class KvBinding {
     this.#checkSpan({ slot: b, at: 0 }, Math.max(tokensA, tokensB));
     const widthA = tokensA * this.#tokenBytes;
     const widthB = tokensB * this.#tokenBytes;
+    const scratch = this.#scratchRegion(widthA);
     for (const layer of this.#layers) {
-      const scratch = this.#scratchRegion(widthA);
       const ra = this.#region(layer, { slot: a, at: 0 });
       const rb = this.#region(layer, { slot: b, at: 0 });
       copyRows(scratch, ra, widthA, this.#kvHeads);
