@@ -98,6 +98,8 @@ interface ArmResult {
   readonly seconds: number;
   readonly decisions: number;
   readonly statusDecisions: Decision[];
+  /** When node-b's tbf went on (wall clock, as the decisions' times). */
+  readonly throttledAt: string;
 }
 
 function agdYaml(ns: string, promUrl: string, mode: 'Off' | 'Auto'): string {
@@ -210,8 +212,12 @@ async function runArm(env: Env, name: string, mode: 'Off' | 'Auto'): Promise<Arm
   const clients = env.servers.flatMap((s) =>
     Array.from({ length: MAX_CLIENTS }, (_, i) => client(s, i, t0, stop.signal, samples)),
   );
+  let throttledAt = '';
   for (const p of PHASES) {
-    if (p.throttled) await setThrottle(env.slow, true);
+    if (p.throttled) {
+      await setThrottle(env.slow, true);
+      throttledAt = new Date().toISOString();
+    }
     await sleep(p.ms);
     console.log(`arm ${name}: ${p.name} done, ${String(samples.length)} responses so far`);
   }
@@ -222,7 +228,7 @@ async function runArm(env: Env, name: string, mode: 'Off' | 'Auto'): Promise<Arm
   await setThrottle(env.slow, false);
   const decisions = (await decisionsTotal(env.op)) - before;
   const agd = await env.c.getJson<{ status?: { decisions?: Decision[] } }>(['-n', env.ns, 'get', 'agd', AGD]);
-  return { name, samples, seconds, decisions, statusDecisions: agd.status?.decisions ?? [] };
+  return { name, samples, seconds, decisions, statusDecisions: agd.status?.decisions ?? [], throttledAt };
 }
 
 function quantile(xs: readonly number[], q: number): number {
@@ -312,7 +318,7 @@ function report(a: ArmResult, b: ArmResult, loadAtStart: number, wallS: number):
     '',
     "The phase of a response is the phase its request started in. Longest breach: the longest time on one node from a response outside the SLO (or failed) to that node's next response within it; t is seconds since the arm's start.",
     '',
-    "B's decisions as status.decisions keeps them (the last 20):",
+    `B's decisions as status.decisions keeps them (the last 20); node-b's tbf went on at ${b.throttledAt}:`,
     '',
     '```',
     decisions,

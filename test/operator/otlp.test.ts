@@ -167,7 +167,14 @@ function assertProbed(node: NodeSignals, path: string): void {
 function assertSensible(s: DeploymentSignals, path: string): void {
   const node = s.nodes.get(NODE);
   assert.ok(node !== undefined, `${path}: node ${NODE} in ${JSON.stringify([...s.nodes.keys()])}`);
-  for (const v of [s.peakQueue, s.peakKvUsage, s.windowQueueSum, s.windowKvSum])
+  for (const v of [
+    s.peakQueue,
+    s.peakKvUsage,
+    s.windowQueueSum,
+    s.windowKvSum,
+    s.windowQueueMax,
+    s.windowKvMax,
+  ])
     assert.ok(Number.isFinite(v) && v >= 0, `${path}: queue and KV numbers present: ${JSON.stringify(s)}`);
   assert.ok(s.peakKvUsage <= 1, `${path}: KV usage is a share`);
   assert.ok(s.ttftP99Ms > 0, `${path}: TTFT p99 ${String(s.ttftP99Ms)} ms`);
@@ -176,7 +183,7 @@ function assertSensible(s: DeploymentSignals, path: string): void {
   assert.ok(s.batchP90 > 0 && s.batchP90 <= 1, `${path}: batch p90 ${String(s.batchP90)}`);
   const gzip = node.arms.find((a) => a.arm.algorithm === 'gzip');
   assert.deepEqual(gzip?.arm, { algorithm: 'gzip', level: 1 }, `${path}: gzip arm at the server's level`);
-  // Drain time is event-loop idle time: on loopback a small body may drain with none at all.
+  // Drain time counts waits on the path only: on loopback a small body may have none at all.
   for (const a of node.arms) {
     const counted = a.responses > 0 && a.uncompressedBytes > 0 && a.sentBytes > 0;
     assert.ok(counted && a.drainSeconds >= 0, `${path}: arm measured: ${JSON.stringify(a)}`);

@@ -390,7 +390,9 @@ describe('compression tuning on two nodes', () => {
         `settled after ${settledS.toFixed(0)} s (${String(load.samples.length)} requests); compression decisions:\n${describeDecisions(decisions)}`,
       );
       const last = (node: string) => decisions.findLast((d) => d.knob === 'compression' && d.node === node);
-      assert.equal(last('node-a')?.to, 'none', describeDecisions(decisions));
+      // node-a stays on none throughout (the probe, not serving, measures its other settings),
+      // or is back on it.
+      assert.equal(last('node-a')?.to ?? 'none', 'none', describeDecisions(decisions));
       assert.match(last('node-b')?.to ?? '', /^gzip:[1-6]$/, describeDecisions(decisions));
       assert.ok(decisions.every((d) => d.applied));
 

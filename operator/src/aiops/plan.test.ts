@@ -9,6 +9,8 @@ const signals = (over: Partial<DeploymentSignals> = {}): DeploymentSignals => ({
   peakKvUsage: 0.9,
   windowQueueSum: 0,
   windowKvSum: 0,
+  windowQueueMax: 0,
+  windowKvMax: 0,
   ttftP99Ms: 100,
   itlP99Ms: 50,
   itlP50Ms: 30,

@@ -17,9 +17,8 @@ export interface NodeSignals {
   readonly probes: ArmStats[];
   readonly drainSecondsMean: number;
   /**
-   * Bytes handed to the socket over the time responses waited on the path, counted as they drain:
-   * the slower of the last minute and the last 15 s (Infinity when nothing waited); absent when
-   * nothing was sent in the last minute.
+   * The path's bandwidth while it was the limit: bytes that waited on it over the node's time
+   * spent waiting, counted as they wait (see pathSignals). Infinity when nothing waited.
    */
   readonly pathBytesPerS?: number;
 }
@@ -29,6 +28,8 @@ export interface DeploymentSignals {
   readonly peakKvUsage: number;
   readonly windowQueueSum: number;
   readonly windowKvSum: number;
+  readonly windowQueueMax: number;
+  readonly windowKvMax: number;
   readonly ttftP99Ms: number;
   readonly itlP99Ms: number;
   readonly itlP50Ms: number;
@@ -106,35 +107,35 @@ async function probeSignals(prom: PrometheusClient, sel: string): Promise<Map<st
   return nodes;
 }
 
-/** Bytes per second of waiting, per node: Infinity where bytes went out without any wait. */
+/** Bytes per second of waiting, per node that waited on its path in the window at all. */
 function bandwidths(bytes: readonly Sample[], wait: readonly Sample[]): Map<string, number> {
-  const w = new Map(wait.map((x) => [label(x, 'node'), x.value]));
+  const b = new Map(bytes.map((x) => [label(x, 'node'), x.value]));
   const out = new Map<string, number>();
-  for (const b of bytes) {
-    if (!(b.value > 0)) continue;
-    const seconds = w.get(label(b, 'node')) ?? 0;
-    out.set(label(b, 'node'), seconds > 0 ? b.value / seconds : Infinity);
-  }
+  for (const w of wait) if (w.value > 0) out.set(label(w, 'node'), (b.get(label(w, 'node')) ?? 0) / w.value);
   return out;
 }
 
 /**
- * Each node's path, from what drained while responses were still going: the slower of the last
- * minute and the last 15 seconds (where scrapes come that often). A path that slows is seen
- * within seconds, before the minute's fast past is gone; one that recovers is trusted once the
- * minute says so too, which costs at most a minute of compression that no longer pays.
+ * Each node's path, from what waited on it while responses were still going: the slower of the
+ * last minute and the last 15 seconds (where scrapes come that often). A path that slows is seen
+ * within seconds; one that recovers is trusted once the minute says so too, which costs at most a
+ * minute of compression that no longer pays. A node whose responses did not wait in the last
+ * minute keeps the last 5 minutes' path: compressed bodies that fit in the socket's buffer wait
+ * on no path, slow or not. Absent where nothing waited in 5 minutes: the path was never the limit.
  */
 async function pathSignals(prom: PrometheusClient, sel: string): Promise<Map<string, number>> {
-  const q = (w: string, metric: string) => prom.query(`sum by (node) (increase(${metric}${sel}[${w}]))`);
-  const [bytes, wait, bytesNow, waitNow] = await Promise.all([
-    q('1m', 'autoglm_transport_bytes_total'),
-    q('1m', 'autoglm_transport_wait_seconds_total'),
-    q('15s', 'autoglm_transport_bytes_total'),
-    q('15s', 'autoglm_transport_wait_seconds_total'),
-  ]);
-  const minute = bandwidths(bytes, wait);
-  const now = bandwidths(bytesNow, waitNow);
-  return new Map([...minute].map(([node, bw]) => [node, Math.min(bw, now.get(node) ?? Infinity)]));
+  const window = async (w: string) => {
+    const q = (metric: string) => prom.query(`sum by (node) (increase(${metric}${sel}[${w}]))`);
+    const [bytes, wait] = await Promise.all([
+      q('autoglm_transport_bytes_total'),
+      q('autoglm_transport_wait_seconds_total'),
+    ]);
+    return bandwidths(bytes, wait);
+  };
+  const [now, minute, past] = await Promise.all([window('15s'), window('1m'), window('5m')]);
+  const out = new Map(past);
+  for (const [node, bw] of minute) out.set(node, Math.min(bw, now.get(node) ?? Infinity));
+  return out;
 }
 
 async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<string, NodeSignals>> {
@@ -163,12 +164,12 @@ async function nodeSignals(prom: PrometheusClient, sel: string): Promise<Map<str
   }
   return new Map(
     [...nodes].map(([node, e]) => {
-      const path = paths.get(node);
+      const path = paths.get(node) ?? Infinity;
       const signals: NodeSignals = {
         arms: e.arms,
         probes: probes.get(node) ?? [],
         drainSecondsMean: e.responses > 0 ? e.drain / e.responses : 0,
-        ...(path === undefined ? {} : { pathBytesPerS: path }),
+        pathBytesPerS: path,
       };
       return [node, signals];
     }),
@@ -194,6 +195,8 @@ export async function readSignals(
     peakKvUsage,
     windowQueueSum,
     windowKvSum,
+    windowQueueMax,
+    windowKvMax,
     ttftP99Ms,
     itlP99Ms,
     itlP50Ms,
@@ -204,6 +207,8 @@ export async function readSignals(
     prom.scalar(`max(max_over_time(autoglm_kv_cache_usage_perc${sel}[1m]))`),
     prom.scalar(`sum(max_over_time(autoglm_num_requests_waiting${sel}${win}))`),
     prom.scalar(`sum(max_over_time(autoglm_kv_cache_usage_perc${sel}${win}))`),
+    prom.scalar(`max(max_over_time(autoglm_num_requests_waiting${sel}${win}))`),
+    prom.scalar(`max(max_over_time(autoglm_kv_cache_usage_perc${sel}${win}))`),
     prom.scalar(quantileMs(0.99, 'autoglm_time_to_first_token_seconds', sel)),
     prom.scalar(quantileMs(0.99, 'autoglm_inter_token_latency_seconds', sel)),
     prom.scalar(quantileMs(0.5, 'autoglm_inter_token_latency_seconds', sel)),
@@ -215,6 +220,8 @@ export async function readSignals(
     peakKvUsage,
     windowQueueSum,
     windowKvSum,
+    windowQueueMax,
+    windowKvMax,
     ttftP99Ms,
     itlP99Ms,
     itlP50Ms,

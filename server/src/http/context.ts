@@ -5,6 +5,7 @@ import type { LiveParams } from '../tuning/live.ts';
 import type { CompressionProbe } from './compression-probe.ts';
 import type { Logger } from './observability/logging.ts';
 import type { ServerMetrics } from './observability/metrics.ts';
+import type { PathMeter } from './path-meter.ts';
 
 export type Phase = 'loading' | 'ready' | 'draining';
 
@@ -34,6 +35,8 @@ export interface ServerContext {
   readonly metrics: ServerMetrics;
   /** Measures compression settings not in force, as the live tuning asks. */
   readonly probe: CompressionProbe;
+  /** Times every wait of a response on its client's path, for the path's bandwidth. */
+  readonly path: PathMeter;
   readonly logger: Logger;
   /** Accepted API keys; empty means no authentication. */
   readonly apiKeys: ReadonlySet<string>;

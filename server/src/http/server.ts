@@ -17,6 +17,7 @@ import { LiveParams } from '../tuning/live.ts';
 import { watchTuningFile, type TuningWatcher } from '../tuning/watcher.ts';
 import { createApp } from './app.ts';
 import { CompressionProbe } from './compression-probe.ts';
+import { PathMeter } from './path-meter.ts';
 import type { LoadedModel, ServerContext } from './context.ts';
 import { createLogger } from './observability/logging.ts';
 import { ServerMetrics } from './observability/metrics.ts';
@@ -166,6 +167,9 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     metrics,
     probe: new CompressionProbe((p) => {
       metrics.observeProbe(p);
+    }),
+    path: new PathMeter((bytes, seconds) => {
+      metrics.observePathWait(bytes, seconds);
     }),
     logger,
     apiKeys: new Set(o.apiKeys),

@@ -3,13 +3,14 @@
  * the client's Accept-Encoding allows, with the measurements the tuning loop needs: bytes
  * before and after compression, time spent compressing, and time to drain to the client.
  *
- * Draining is also reported while it happens, chunk by chunk (`drained`): a response to a client
- * whose path has just slowed may take many seconds to finish, and the loop should not have to
- * wait for it to see the path.
+ * Waits on the path go to the node's PathMeter as they happen, chunk by chunk: a response to a
+ * client whose path has just slowed may take many seconds to finish, and the loop should not have
+ * to wait for it to see the path.
  */
 import type { Response } from 'express';
 import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
+import type { PathMeter } from './path-meter.ts';
 
 export interface CompressionSetting {
   readonly algorithm: 'none' | 'gzip' | 'br';
@@ -22,15 +23,15 @@ export interface TransportSample {
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly compressSeconds: number;
-  /** Time the body waited on the client's path, over the whole response. */
+  /** Time the body waited on the client's path, over the whole response (see PathMeter). */
   readonly drainSeconds: number;
 }
 
 export interface WriterHooks {
   /** The response's measurements, once the client has taken the whole body. */
   done(s: TransportSample): void;
-  /** Bytes handed to the socket and seconds waited on the path since the last call. */
-  drained?(bytes: number, waitSeconds: number): void;
+  /** The node's meter of its clients' paths, which times every wait for the socket. */
+  path: PathMeter;
   /** Offered every whole JSON body once it is sent, to measure other settings on. */
   probe?: { offer(body: Buffer): void };
 }
@@ -64,21 +65,6 @@ export function compressBody(raw: Buffer, encoding: 'gzip' | 'br', level: number
       });
 }
 
-/** Seconds the event loop sat idle until the response could take more, or was closed. */
-async function waitForDrain(res: Response): Promise<number> {
-  const loop = performance.eventLoopUtilization();
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
-  return performance.eventLoopUtilization(loop).idle / 1000;
-}
-
 function compressor(encoding: 'gzip' | 'br', level: number): zlib.Gzip | zlib.BrotliCompress {
   return encoding === 'gzip'
     ? zlib.createGzip({ level })
@@ -104,39 +90,25 @@ export class ResponseWriter {
     this.#hooks = hooks;
   }
 
-  #drained(bytes: number, waitS: number): void {
-    this.#drainS += waitS;
-    this.#hooks.drained?.(bytes, waitS);
-  }
-
   /** Writes `buf`, waiting while the socket is full; false once the response is closed. */
   async #write(buf: Buffer): Promise<boolean> {
-    if (this.#res.write(buf)) {
-      this.#drained(buf.byteLength, 0);
-      return true;
-    }
-    this.#drained(buf.byteLength, await waitForDrain(this.#res));
+    if (this.#res.write(buf)) return true;
+    this.#drainS += await this.#hooks.path.wait(this.#res, 'drain');
     return !this.#res.destroyed;
   }
 
-  /**
-   * Drain time counts only while the event loop sat idle, that is while nothing, this socket
-   * included, was ready: time the body waited on the client's path. Wall time would also count
-   * this process's own work on other requests (JSON, sampling), so a busy node would read as a
-   * slow path, where compressing only adds work.
-   */
-  #measureDrain(): void {
-    const loop = performance.eventLoopUtilization();
-    this.#res.once('finish', () => {
-      this.#drained(0, performance.eventLoopUtilization(loop).idle / 1000);
-      this.#hooks.done({
-        encoding: this.#encoding,
-        level: this.#encoding === 'identity' ? 0 : this.#level,
-        bytesIn: this.#bytesIn,
-        bytesOut: this.#bytesOut,
-        compressSeconds: this.#compressMs / 1000,
-        drainSeconds: this.#drainS,
-      });
+  /** Ends the response; its measurements go out once the kernel has the whole body. */
+  async #end(): Promise<void> {
+    this.#res.end();
+    if (!this.#res.writableFinished) this.#drainS += await this.#hooks.path.wait(this.#res, 'finish');
+    if (this.#res.destroyed && !this.#res.writableFinished) return;
+    this.#hooks.done({
+      encoding: this.#encoding,
+      level: this.#encoding === 'identity' ? 0 : this.#level,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      compressSeconds: this.#compressMs / 1000,
+      drainSeconds: this.#drainS,
     });
   }
 
@@ -158,8 +130,7 @@ export class ResponseWriter {
     for (let at = 0; at < out.byteLength; at += CHUNK_BYTES) {
       if (!(await this.#write(out.subarray(at, at + CHUNK_BYTES)))) return;
     }
-    this.#measureDrain();
-    this.#res.end();
+    void this.#end();
     this.#hooks.probe?.offer(raw);
   }
 
@@ -177,7 +148,6 @@ export class ResponseWriter {
       const z = compressor(this.#encoding, this.#level);
       z.on('data', (chunk: Buffer) => {
         this.#bytesOut += chunk.byteLength;
-        this.#drained(chunk.byteLength, 0);
         res.write(chunk);
       });
       this.#z = z;
@@ -216,7 +186,6 @@ export class ResponseWriter {
         z.end();
       });
     }
-    this.#measureDrain();
-    this.#res.end();
+    void this.#end();
   }
 }

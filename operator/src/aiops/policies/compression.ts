@@ -16,7 +16,9 @@
  * An arm known neither way is explored, and exploration is priced too: the cheapest compressed
  * level is tried once, and the others only once some compression has been seen to pay on this
  * node's path (or when the bounds leave out none, so that compression is required and only its
- * level is to be found).
+ * level is to be found). Not while the servers probe every arm, as they do whenever the loop
+ * tunes compression: the probe will measure it within seconds, at a small share of a core,
+ * where serving it would spend the node's CPU (or its path) on a setting that may not pay.
  */
 export interface Arm {
   readonly algorithm: 'none' | 'gzip' | 'br';
@@ -82,12 +84,14 @@ const sPerMB = (x: number) => (x * 1e6).toFixed(3);
  * The next never-measured compressed level worth a try, if any: the cheapest one while nothing
  * compressed is measured, the rest once compression pays on this path, or whenever the bounds
  * leave out none (compression is then the user's choice, and only its level is ours to find).
+ * None while the servers probe: the probe measures every level without serving it.
  */
 function exploration(
   arms: readonly Arm[],
   measured: ReadonlyMap<string, ArmStats>,
-  seen: { readonly compressedKnown: boolean; readonly paysHere: boolean },
+  seen: { readonly probing: boolean; readonly compressedKnown: boolean; readonly paysHere: boolean },
 ): { arm: Arm; reason: string } | undefined {
+  if (seen.probing) return undefined;
   const untried = arms.find((a) => !measured.has(armKey(a)) && a.algorithm !== 'none');
   if (untried === undefined) return undefined;
   const mandatory = !arms.some((a) => a.algorithm === 'none');
@@ -125,17 +129,26 @@ function measuredArms(
   return measured;
 }
 
+export interface ChooseOptions {
+  /** Served responses an arm needs before they count: a few noisy ones should not decide. */
+  readonly minResponses?: number;
+  /** The path's recent bandwidth: a path changes faster than arms need re-measuring. */
+  readonly pathBytesPerS?: number;
+  /** The arms measured without serving them. */
+  readonly probes?: readonly ArmStats[];
+  /** The servers probe every compressed arm within the bounds: wait for that, explore nothing. */
+  readonly probing?: boolean;
+}
+
 /**
- * The arm to use next. `minResponses` keeps a few noisy responses from deciding; `pathBytesPerS`
- * is the path's recent bandwidth (a path changes faster than arms need re-measuring); `probes`
- * are the arms measured without serving them. A measured arm replaces the current one only when
- * it is expected to be faster by more than the hysteresis.
+ * The arm to use next. A measured arm replaces the current one only when it is expected to be
+ * faster by more than the hysteresis.
  */
 export function chooseArm(
   arms: readonly Arm[],
   stats: readonly ArmStats[],
   current: Arm,
-  opts: { minResponses?: number; pathBytesPerS?: number; probes?: readonly ArmStats[] } = {},
+  opts: ChooseOptions = {},
 ): { arm: Arm; reason: string } {
   const served = stats.filter((s) => s.responses >= (opts.minResponses ?? 5));
   const pathKnown = opts.pathBytesPerS !== undefined || served.length > 0;
@@ -148,8 +161,20 @@ export function chooseArm(
   const cost = (s: ArmStats) => secondsPerByte(s, bw);
   const candidates = arms.map((a) => measured.get(armKey(a)));
   const known = candidates.filter((s): s is ArmStats => s !== undefined);
-  const best = known.reduce((b, s) => (cost(s) < cost(b) ? s : b), now);
+  const cheapest = (from: ArmStats) => known.reduce((b, s) => (cost(s) < cost(b) ? s : b), from);
+  // A setting the bounds leave out (none, where they require compression) goes once one they
+  // allow is measured, to the best of those, however it compares.
+  const [first] = known;
+  if (first !== undefined && !arms.some((a) => armKey(a) === armKey(current))) {
+    const inside = cheapest(first);
+    return {
+      arm: inside.arm,
+      reason: `${armKey(current)} is outside the bounds; ${armKey(inside.arm)} is best within`,
+    };
+  }
+  const best = cheapest(now);
   const next = exploration(arms, measured, {
+    probing: opts.probing === true,
     compressedKnown: known.some((s) => s.arm.algorithm !== 'none'),
     paysHere: best.arm.algorithm !== 'none' && cost(best) < 1 / bw,
   });

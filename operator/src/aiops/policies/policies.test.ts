@@ -13,6 +13,8 @@ const idle: ReplicaSignals = {
   peakKvUsage: 0.1,
   windowQueueSum: 0,
   windowKvSum: 0.2,
+  windowQueueMax: 0,
+  windowKvMax: 0.1,
 };
 
 describe('replicas', () => {
@@ -34,8 +36,24 @@ describe('replicas', () => {
       3,
       '10 over 2 = 5 ≥ 0.9 × 5',
     );
-    assert.equal(decideReplicas({ ...idle, current: 3, ready: 3, windowQueueSum: 6 }, B).replicas, 2);
+    assert.equal(
+      decideReplicas({ ...idle, current: 3, ready: 3, windowQueueSum: 6, windowQueueMax: 2 }, B).replicas,
+      2,
+    );
     assert.equal(decideReplicas({ ...idle, current: 1, ready: 1 }, B).replicas, 1, 'never below min');
+  });
+
+  it('does not scale down when the busiest replica would saturate with its share of one fewer', () => {
+    // Peaks of 3.5, 2, 2, 2: 9.5 over 3 replicas is 3.2, but the busiest would take 3.5 × 4/3.
+    const uneven = { ...idle, current: 4, ready: 4, windowQueueSum: 3.5 + 2 + 2 + 2, windowQueueMax: 3.5 };
+    assert.equal(decideReplicas(uneven, B).replicas, 4, '4.7 ≥ 0.9 × 5');
+    const even = { ...uneven, windowQueueSum: 3 + 3 + 3 + 3, windowQueueMax: 3 };
+    assert.equal(decideReplicas(even, B).replicas, 3, '12 / 3 = 3 × 4/3 = 4 < 4.5');
+    // Never more than the whole load: from 2 replicas to 1, the one left takes the sum.
+    const two = { ...idle, current: 2, ready: 2, windowKvSum: 0.6, windowKvMax: 0.4 };
+    assert.equal(decideReplicas(two, B).replicas, 1, 'KV 0.6 on one < 0.72, though 0.4 × 2 is not');
+    const kvUneven = { ...idle, current: 3, ready: 3, windowKvSum: 0.9, windowKvMax: 0.5 };
+    assert.equal(decideReplicas(kvUneven, B).replicas, 3, 'KV: 0.5 × 3/2 = 0.75 ≥ 0.72');
   });
 
   it('a square wave between idle and saturated does not flap down while the window holds the peak', () => {
@@ -140,6 +158,24 @@ describe('compression', () => {
       none,
       'and on a fast path the probe shows compression does not pay',
     );
+  });
+  it('while the servers probe, waits for the probe instead of serving unmeasured settings', () => {
+    const served = [stat(none, 1, Infinity, 1)];
+    const waiting = chooseArm(arms, served, none, { probes: [], pathBytesPerS: MB, probing: true });
+    assert.deepEqual(waiting.arm, none, 'no exploration: nothing compressed is measured yet');
+    const probed = chooseArm(arms, served, none, {
+      probes: levels(1).slice(1),
+      pathBytesPerS: MB,
+      probing: true,
+    });
+    assert.deepEqual(probed.arm, gz(2), 'and the best probed setting once the probe has them');
+  });
+  it('leaves a setting outside the bounds for the best measured one within them', () => {
+    const gzipOnly = armsWithin(['gzip'], 1, 3);
+    const fast = { probes: levels(500).slice(1), pathBytesPerS: 500 * MB, probing: true };
+    const pick = chooseArm(gzipOnly, [stat(none, 1, Infinity, 500)], none, fast);
+    assert.deepEqual(pick.arm, gz(1), 'none is cheaper on a fast path, but the bounds leave it out');
+    assert.match(pick.reason, /outside the bounds/);
   });
   it('takes probes only once there are a few of them, and served responses over probes', () => {
     const once = levels(1)

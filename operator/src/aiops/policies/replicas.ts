@@ -5,6 +5,11 @@
  * peak load over the stabilization window, spread over one replica fewer, would stay below
  * the thresholds. Replicas still starting count as capacity, so a slow start does not trigger
  * a second scale-up for the same load.
+ *
+ * "Spread over one replica fewer" is checked twice: the replicas' summed peaks shared evenly,
+ * and the busiest replica's peak grown by n/(n-1), as its share would be. Load balancers do not
+ * spread evenly; with the sum alone, a load that peaks at 3 on one replica and 2 on the others
+ * scaled 4 → 3, and the busiest replica then saturated and scaled it back.
  */
 export interface ReplicaSignals {
   /** Replicas the Deployment runs now (ready or not). */
@@ -16,6 +21,9 @@ export interface ReplicaSignals {
   /** Sums over all replicas of the peaks over the stabilization window. */
   readonly windowQueueSum: number;
   readonly windowKvSum: number;
+  /** The busiest replica's peaks over the stabilization window. */
+  readonly windowQueueMax: number;
+  readonly windowKvMax: number;
 }
 
 export interface ReplicaBounds {
@@ -50,9 +58,12 @@ export function decideReplicas(s: ReplicaSignals, b: ReplicaBounds): ReplicaDeci
   }
   if (s.current > b.min) {
     const fewer = s.current - 1;
+    const grow = s.current / fewer;
     // The same load over one replica fewer, with a 10 % margin so a boundary load does not flap.
-    const q = s.windowQueueSum / fewer;
-    const kv = s.windowKvSum / fewer;
+    // The busiest replica takes no more than the whole load (from 2 to 1, exactly that).
+    const share = (sum: number, max: number) => Math.max(sum / fewer, Math.min(max * grow, sum));
+    const q = share(s.windowQueueSum, s.windowQueueMax);
+    const kv = share(s.windowKvSum, s.windowKvMax);
     if (q < 0.9 * b.queueThreshold && kv < 0.9 * b.kvThreshold)
       return { replicas: fewer, reason: `unsaturated over the window on ${String(fewer)} replicas` };
   }

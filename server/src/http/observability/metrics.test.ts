@@ -207,8 +207,8 @@ test('response transport measurements', async () => {
 
 test('draining as it goes, and probes of settings not in force', async () => {
   const m = new ServerMetrics({ model: 'm', node: 'n' });
-  m.observeDrained(65_536, 0);
-  m.observeDrained(65_536, 0.25);
+  m.observePathWait(65_536, 0);
+  m.observePathWait(65_536, 0.25);
   m.observeProbe({ encoding: 'br', level: 4, bytesIn: 400_000, bytesOut: 90_000, seconds: 0.006 });
   m.observeProbe({ encoding: 'br', level: 4, bytesIn: 200_000, bytesOut: 50_000, seconds: 0.004 });
   m.observeProbe({ encoding: 'gzip', level: 1, bytesIn: 400_000, bytesOut: 110_000, seconds: 0.004 });

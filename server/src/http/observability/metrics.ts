@@ -31,7 +31,8 @@ export interface ServerMetricsOptions {
 /** What the HTTP layer measures about sending responses, for the tuning loop. */
 export interface TransportObserver {
   observeResponse(o: ResponseObservation): void;
-  observeDrained(bytes: number, waitSeconds: number): void;
+  /** Bytes that waited on a client's path, and the node's seconds of waiting they add (PathMeter). */
+  observePathWait(bytes: number, waitSeconds: number): void;
   observeProbe(p: ProbeObservation): void;
 }
 
@@ -58,7 +59,7 @@ export interface ResponseObservation {
   readonly bytesOut: number;
   /** Seconds spent inside the compressor over the whole response. */
   readonly compressSeconds: number;
-  /** Seconds from the last write until the client had drained it; omitted if it never did. */
+  /** Seconds the response waited on the client's path, in all (PathMeter); omitted if it never finished. */
   readonly drainSeconds?: number | undefined;
 }
 
@@ -178,19 +179,19 @@ function serverSeries(r: Registry) {
     drain: histogram(
       r,
       'response_drain_seconds',
-      'Time from the last byte written until the client drained the response.',
+      "Time one response waited for the socket to take its body, in all, the process's own busy spells taken out.",
       BUCKETS.drain,
       RESPONSE_LABELS,
     ),
     transportBytes: counter(
       r,
       'transport_bytes_total',
-      'Response body bytes handed to the socket, counted as they are written.',
+      "Response body bytes that waited on the client's path, counted as each wait ends.",
     ),
     transportWait: counter(
       r,
       'transport_wait_seconds_total',
-      "Seconds responses waited on the client's path (the socket full, the event loop idle), counted as they wait.",
+      "Seconds during which at least one response waited on its client's path (the socket full, the process's own busy spells taken out), counted as each wait ends.",
     ),
     probeBytesIn: counter(
       r,
@@ -350,11 +351,11 @@ export class ServerMetrics implements EngineObserver, TransportObserver {
     this.#mirror?.observeResponse(o);
   }
 
-  observeDrained(bytes: number, waitSeconds: number): void {
+  observePathWait(bytes: number, waitSeconds: number): void {
     const s = this.#server;
     if (finite(bytes)) s.transportBytes.inc(bytes);
     if (finite(waitSeconds)) s.transportWait.inc(waitSeconds);
-    this.#mirror?.observeDrained(bytes, waitSeconds);
+    this.#mirror?.observePathWait(bytes, waitSeconds);
   }
 
   observeProbe(p: ProbeObservation): void {

@@ -116,17 +116,18 @@ function instruments(meter: Meter): Instruments {
     drain: seconds(
       meter,
       'response_drain',
-      'Time from the last byte written until the client drained the response.',
+      "Time one response waited for the socket to take its body, in all, the process's own busy spells taken out.",
       BUCKETS.drain,
     ),
     transportBytes: count(
       meter,
       'transport_bytes',
-      'Response body bytes handed to the socket, counted as they are written.',
+      "Response body bytes that waited on the client's path, counted as each wait ends.",
       'By',
     ),
     transportWait: meter.createCounter('autoglm.transport_wait', {
-      description: "Seconds responses waited on the client's path, counted as they wait.",
+      description:
+        "Seconds during which at least one response waited on its client's path (the socket full, the process's own busy spells taken out), counted as each wait ends.",
       unit: 's',
       valueType: ValueType.DOUBLE,
     }),
@@ -178,6 +179,10 @@ export class OtlpEngineMetrics implements EngineObserver, TransportObserver {
     };
     this.#i = instruments(meter);
     const attrs = this.attributes;
+    // At zero from the start, as the scrape endpoint has them: a node whose responses never
+    // waited on their path has these series, not none.
+    this.#i.transportBytes.add(0, attrs);
+    this.#i.transportWait.add(0, attrs);
     level(meter, 'num_requests_running', 'Requests in model execution batches.', '{request}').addCallback(
       (r) => {
         r.observe(this.#last.running, attrs);
@@ -222,7 +227,7 @@ export class OtlpEngineMetrics implements EngineObserver, TransportObserver {
     if (o.drainSeconds !== undefined && finite(o.drainSeconds)) this.#i.drain.record(o.drainSeconds, a);
   }
 
-  observeDrained(bytes: number, waitSeconds: number): void {
+  observePathWait(bytes: number, waitSeconds: number): void {
     if (finite(bytes)) this.#i.transportBytes.add(bytes, this.attributes);
     if (finite(waitSeconds)) this.#i.transportWait.add(waitSeconds, this.attributes);
   }

@@ -58,9 +58,7 @@ function writerFor(ctx: ServerContext, req: Request, res: Response, route: strin
       done: (s) => {
         ctx.metrics.observeResponse({ route, ...s });
       },
-      drained: (bytes, seconds) => {
-        ctx.metrics.observeDrained(bytes, seconds);
-      },
+      path: ctx.path,
       probe: ctx.probe,
     },
   );
