@@ -8,8 +8,8 @@
  *
  * "Spread over one replica fewer" is checked twice: the replicas' summed peaks shared evenly,
  * and the busiest replica's peak grown by n/(n-1), as its share would be. Load balancers do not
- * spread evenly; with the sum alone, a load that peaks at 3 on one replica and 2 on the others
- * scaled 4 → 3, and the busiest replica then saturated and scaled it back.
+ * spread evenly: with the sum alone, a replica already near the threshold could be handed more
+ * than it takes, and the loop would scale down, see it saturate, and scale back up.
  */
 export interface ReplicaSignals {
   /** Replicas the Deployment runs now (ready or not). */
