@@ -247,8 +247,8 @@ async function driveTraffic(): Promise<void> {
 
 /**
  * Recommend mode on `smollm2`, reading this Prometheus: the server compresses with gzip 6 (as the
- * spec says), and the bounds allow gzip 5, which has never been measured, so the loop's first
- * decision is to explore it. Waits until the operator counts that decision.
+ * spec says), and the bounds allow only gzip 4 and 5, so the loop's first decision is to bring
+ * the node back within them. Waits until the operator counts that decision.
  */
 async function tuningDecision(prometheusUrl: string): Promise<void> {
   assert.ok(cluster !== undefined && namespace !== undefined && operator !== undefined);
@@ -257,7 +257,7 @@ async function tuningDecision(prometheusUrl: string): Promise<void> {
     `    servedName: ${MODEL}\n  transport:\n    compression: { algorithm: gzip, level: 6 }\n` +
     `  tuning:\n    mode: Recommend\n    prometheusURL: ${prometheusUrl}\n` +
     `    cooldownSeconds: { transport: 0 }\n` +
-    `    bounds:\n      compression: { algorithms: [gzip], minLevel: 5, maxLevel: 6 }\n`;
+    `    bounds:\n      compression: { algorithms: [gzip], minLevel: 4, maxLevel: 5 }\n`;
   await cluster.apply(agdYaml(namespace, 'smollm2', spec));
   const text = { model: MODEL, prompt: 'Once upon a time', max_tokens: 8 };
   await eventually(

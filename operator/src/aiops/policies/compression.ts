@@ -129,6 +129,27 @@ function measuredArms(
   return measured;
 }
 
+/**
+ * Where a setting the bounds leave out goes (none, where they require compression; a level
+ * outside a narrowed range): at once, whatever it costs, to the best measured setting they
+ * allow, or to the first they allow while none of them is measured.
+ */
+function intoBounds(
+  arms: readonly Arm[],
+  current: Arm,
+  known: readonly ArmStats[],
+  cost: (s: ArmStats) => number,
+): { arm: Arm; reason: string } | undefined {
+  const [first] = known;
+  const [allowed] = arms;
+  if (allowed === undefined || arms.some((a) => armKey(a) === armKey(current))) return undefined;
+  const out = `${armKey(current)} is outside the bounds`;
+  if (first === undefined)
+    return { arm: allowed, reason: `${out}; ${armKey(allowed)} is the first they allow, none measured yet` };
+  const inside = known.reduce((b, s) => (cost(s) < cost(b) ? s : b), first);
+  return { arm: inside.arm, reason: `${out}; ${armKey(inside.arm)} is best within` };
+}
+
 export interface ChooseOptions {
   /** Served responses an arm needs before they count: a few noisy ones should not decide. */
   readonly minResponses?: number;
@@ -153,26 +174,17 @@ export function chooseArm(
   const served = stats.filter((s) => s.responses >= (opts.minResponses ?? 5));
   const pathKnown = opts.pathBytesPerS !== undefined || served.length > 0;
   const measured = measuredArms(served, opts.probes ?? [], pathKnown);
-  const now = measured.get(armKey(current));
-  // Measure where we are first.
-  if (now === undefined) return { arm: current, reason: 'measuring the current setting' };
   // The recent path when the caller measured it, else the whole window's served responses.
   const bw = opts.pathBytesPerS ?? pathBytesPerS(served);
   const cost = (s: ArmStats) => secondsPerByte(s, bw);
   const candidates = arms.map((a) => measured.get(armKey(a)));
   const known = candidates.filter((s): s is ArmStats => s !== undefined);
-  const cheapest = (from: ArmStats) => known.reduce((b, s) => (cost(s) < cost(b) ? s : b), from);
-  // A setting the bounds leave out (none, where they require compression) goes once one they
-  // allow is measured, to the best of those, however it compares.
-  const [first] = known;
-  if (first !== undefined && !arms.some((a) => armKey(a) === armKey(current))) {
-    const inside = cheapest(first);
-    return {
-      arm: inside.arm,
-      reason: `${armKey(current)} is outside the bounds; ${armKey(inside.arm)} is best within`,
-    };
-  }
-  const best = cheapest(now);
+  const back = intoBounds(arms, current, known, cost);
+  if (back !== undefined) return back;
+  const now = measured.get(armKey(current));
+  // Measure where we are first.
+  if (now === undefined) return { arm: current, reason: 'measuring the current setting' };
+  const best = known.reduce((b, s) => (cost(s) < cost(b) ? s : b), now);
   const next = exploration(arms, measured, {
     probing: opts.probing === true,
     compressedKnown: known.some((s) => s.arm.algorithm !== 'none'),

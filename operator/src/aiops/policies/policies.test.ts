@@ -176,6 +176,8 @@ describe('compression', () => {
     const pick = chooseArm(gzipOnly, [stat(none, 1, Infinity, 500)], none, fast);
     assert.deepEqual(pick.arm, gz(1), 'none is cheaper on a fast path, but the bounds leave it out');
     assert.match(pick.reason, /outside the bounds/);
+    const narrowed = chooseArm(armsWithin(['gzip'], 2, 3), [], gz(6), { probing: true });
+    assert.deepEqual(narrowed.arm, gz(2), 'nothing within measured yet: the first they allow, at once');
   });
   it('takes probes only once there are a few of them, and served responses over probes', () => {
     const once = levels(1)
