@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import { PathMeter } from './path-meter.ts';
 import { ResponseWriter, type TransportSample } from './transport.ts';
@@ -64,8 +65,11 @@ interface Fetched {
   contentLength: string | undefined;
 }
 
-/** Fetches the body, pausing `pauseMs` before reading it. */
-async function fetchWith(pauseMs: number): Promise<Fetched> {
+/**
+ * Fetches the body, reading it only `pause` ms after the headers arrive (or once `pause`
+ * settles); `onHeaders` hears when they do.
+ */
+async function fetchWith(pause: number | Promise<unknown>, onHeaders?: () => void): Promise<Fetched> {
   const t0 = performance.now();
   const got = await new Promise<{ length: number; contentLength: string | undefined }>((resolve, reject) => {
     http
@@ -73,12 +77,13 @@ async function fetchWith(pauseMs: number): Promise<Fetched> {
         let length = 0;
         res.pause();
         res.on('data', (d: Buffer) => (length += d.byteLength));
-        setTimeout(() => {
+        onHeaders?.();
+        void (typeof pause === 'number' ? sleep(pause) : pause).then(() => {
           res.resume();
           res.on('end', () => {
             resolve({ length, contentLength: res.headers['content-length'] });
           });
-        }, pauseMs);
+        });
       })
       .on('error', reject);
   });
@@ -145,11 +150,19 @@ test('a slow client still shows in full while the process is busy in short spell
 });
 
 test("overlapping waits count once in the node's waiting time, and in full per response", async () => {
-  await Promise.all([fetchWith(800), fetchWith(800)]);
+  // Both clients read only once both responses are under way, and then 2 s more: the two
+  // responses wait on their paths at the same time.
+  let started = 0;
+  const both = Promise.withResolvers<undefined>();
+  const release = both.promise.then(() => sleep(2000));
+  const onHeaders = () => {
+    if (++started === 2) both.resolve(undefined);
+  };
+  await Promise.all([fetchWith(release, onHeaders), fetchWith(release, onHeaders)]);
   const got = await sampled(2);
   for (const { sample } of got)
     assert.ok(sample.drainSeconds >= 0.5, `a response drained in ${sample.drainSeconds.toFixed(3)} s`);
-  // The two pauses overlap by most of their length; summed per response they would count twice.
+  // Summed per response, the shared 2 s would count twice.
   const node = sum(waited);
   const responses = got.reduce((n, g) => n + g.sample.drainSeconds, 0);
   assert.ok(
