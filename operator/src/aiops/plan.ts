@@ -11,7 +11,7 @@ import {
   type ServingParams,
   type ServingParamsPatch,
 } from '../../../crds/tuning.ts';
-import { probedSettings, specDefaults } from '../controller/desired.ts';
+import { specDefaults } from '../controller/desired.ts';
 import { desiredReplicas } from '../controller/reconciler.ts';
 import { nextBatchSize, aimd, breached, type LatencySignals } from './policies/batching.ts';
 import { armKey, armsWithin, chooseArm, type Arm } from './policies/compression.ts';
@@ -249,7 +249,6 @@ function planNode(ctx: Ctx, node: string): void {
       cur.compression.algorithm === 'none' ? { algorithm: 'none', level: 0 } : cur.compression;
     const pick = chooseArm(arms, ns.arms, current, {
       probes: ns.probes,
-      probing: probedSettings(ctx.agd).length > 0,
       ...(ns.pathBytesPerS === undefined ? {} : { pathBytesPerS: ns.pathBytesPerS }),
     });
     propose(ctx, {

@@ -283,17 +283,13 @@ export function specDefaults(spec: AutoGLMDeploymentSpec): ServingParamsPatch {
  * on a sample of responses (within a small CPU share), so a slowed path can be answered with the
  * right level at once instead of one served level after another.
  */
-export function probedSettings(agd: AutoGLMDeployment): { algorithm: 'gzip' | 'br'; level: number }[] {
+function compressionProbe(agd: AutoGLMDeployment): ServingParamsPatch {
   const { mode, bounds } = agd.spec.tuning;
   const c = bounds.compression;
-  if (mode === 'Off' || c === undefined) return [];
-  return armsWithin(c.algorithms, c.minLevel, c.maxLevel).flatMap((a) =>
+  if (mode === 'Off' || c === undefined) return {};
+  const settings = armsWithin(c.algorithms, c.minLevel, c.maxLevel).flatMap((a) =>
     a.algorithm === 'none' ? [] : [{ algorithm: a.algorithm, level: a.level }],
   );
-}
-
-function compressionProbe(agd: AutoGLMDeployment): ServingParamsPatch {
-  const settings = probedSettings(agd);
   return settings.length === 0 ? {} : { compressionProbe: { settings, cpuShare: PROBE_CPU_SHARE } };
 }
 

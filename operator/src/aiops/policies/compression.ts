@@ -13,12 +13,10 @@
  * from the servers' probe: bodies sent with another setting, compressed again with this one and
  * thrown away. With every arm probed, the loop moves to the best arm for the path in one step.
  *
- * An arm known neither way is explored, and exploration is priced too: the cheapest compressed
- * level is tried once, and the others only once some compression has been seen to pay on this
- * node's path (or when the bounds leave out none, so that compression is required and only its
- * level is to be found). Not while the servers probe every arm, as they do whenever the loop
- * tunes compression: the probe will measure it within seconds, at a small share of a core,
- * where serving it would spend the node's CPU (or its path) on a setting that may not pay.
+ * An arm known neither way is not a candidate, and is not served to find out: whenever the loop
+ * tunes compression the servers probe every compressed arm within the bounds, which measures it
+ * within seconds at a small share of a core, where serving it would spend the node's CPU (or its
+ * path) on a setting that may not pay.
  */
 export interface Arm {
   readonly algorithm: 'none' | 'gzip' | 'br';
@@ -80,31 +78,6 @@ export function secondsPerByte(s: ArmStats, bw: number): number {
 
 const sPerMB = (x: number) => (x * 1e6).toFixed(3);
 
-/**
- * The next never-measured compressed level worth a try, if any: the cheapest one while nothing
- * compressed is measured, the rest once compression pays on this path, or whenever the bounds
- * leave out none (compression is then the user's choice, and only its level is ours to find).
- * None while the servers probe: the probe measures every level without serving it.
- */
-function exploration(
-  arms: readonly Arm[],
-  measured: ReadonlyMap<string, ArmStats>,
-  seen: { readonly probing: boolean; readonly compressedKnown: boolean; readonly paysHere: boolean },
-): { arm: Arm; reason: string } | undefined {
-  if (seen.probing) return undefined;
-  const untried = arms.find((a) => !measured.has(armKey(a)) && a.algorithm !== 'none');
-  if (untried === undefined) return undefined;
-  const mandatory = !arms.some((a) => a.algorithm === 'none');
-  const why = !seen.compressedKnown
-    ? 'no compressed setting measured yet'
-    : seen.paysHere
-      ? 'compression pays on this path'
-      : mandatory
-        ? 'the bounds require compression'
-        : undefined;
-  return why === undefined ? undefined : { arm: untried, reason: `exploring ${armKey(untried)}: ${why}` };
-}
-
 const NONE: ArmStats = {
   arm: { algorithm: 'none', level: 0 },
   responses: 0,
@@ -157,8 +130,6 @@ export interface ChooseOptions {
   readonly pathBytesPerS?: number;
   /** The arms measured without serving them. */
   readonly probes?: readonly ArmStats[];
-  /** The servers probe every compressed arm within the bounds: wait for that, explore nothing. */
-  readonly probing?: boolean;
 }
 
 /**
@@ -185,12 +156,6 @@ export function chooseArm(
   // Measure where we are first.
   if (now === undefined) return { arm: current, reason: 'measuring the current setting' };
   const best = known.reduce((b, s) => (cost(s) < cost(b) ? s : b), now);
-  const next = exploration(arms, measured, {
-    probing: opts.probing === true,
-    compressedKnown: known.some((s) => s.arm.algorithm !== 'none'),
-    paysHere: best.arm.algorithm !== 'none' && cost(best) < 1 / bw,
-  });
-  if (next !== undefined) return next;
   const path = `path ${(bw / 1e6).toFixed(2)} MB/s`;
   if (armKey(best.arm) === armKey(current) || cost(best) > cost(now) * (1 - HYSTERESIS)) {
     return {
